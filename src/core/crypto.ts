@@ -1,0 +1,32 @@
+/** Small security primitives: random tokens, keyed hashes, constant-time comparison. */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A random URL-safe token carrying `bytes` bytes of entropy (default 32 = 256 bits). */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** Random lower-case hex string of `length` characters (Frappe's hash names, 10 chars). */
+export function randomHex(length: number): string {
+  return randomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
+}
+
+/**
+ * Keyed one-way hash for high-entropy secrets (API secrets, session ids, OAuth tokens): they
+ * cannot be guessed, so a fast keyed SHA-256 is enough and stays cheap per request.
+ */
+export function keyedHash(key: string, secret: string): string {
+  return createHmac('sha256', key).update(secret).digest('base64url');
+}
+
+/** Constant-time string equality; unequal lengths compare in the time of the longer one. */
+export function constantEquals(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  const length = Math.max(left.length, right.length, 1);
+  const paddedLeft = Buffer.alloc(length);
+  const paddedRight = Buffer.alloc(length);
+  left.copy(paddedLeft);
+  right.copy(paddedRight);
+  return timingSafeEqual(paddedLeft, paddedRight) && left.length === right.length;
+}

@@ -1,0 +1,317 @@
+/**
+ * SQLite adapter (better-sqlite3, WAL). One writer connection, serialised by a mutex so a
+ * request-long transaction cannot interleave with another; a second connection serves reads,
+ * which in WAL mode see only committed data and never wait for the writer.
+ */
+import Database from 'better-sqlite3';
+import { Mutex } from '../mutex.ts';
+import {
+  quoteIdentifier,
+  UniqueViolation,
+  type ColumnInfo,
+  type ColumnSpec,
+  type Dialect,
+  type Row,
+  type RunResult,
+  type SqlExecutor,
+  type SqlValue,
+  type Storage,
+  type TableSpec,
+  type Transaction,
+} from '../types.ts';
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  quote: quoteIdentifier,
+  likeOperator: 'like',
+  columnType(column: ColumnSpec): string {
+    switch (column.kind) {
+      case 'int':
+      case 'bigint':
+        return 'INTEGER';
+      case 'float':
+        return 'REAL';
+      default:
+        return 'TEXT';
+    }
+  },
+};
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+class Connection {
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Statement>();
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  get db(): Database.Database {
+    return this.#db;
+  }
+
+  prepare(sql: string): Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      // Bounded: dynamic list queries produce many shapes; keep the hot ones.
+      if (this.#statements.size > 2000) this.#statements.clear();
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  all<T>(sql: string, params: readonly SqlValue[]): T[] {
+    const statement = this.prepare(sql);
+    const args = params.map(toSqlite);
+    return (statement.reader ? statement.all(...args) : (statement.run(...args), [])) as T[];
+  }
+
+  run(sql: string, params: readonly SqlValue[]): RunResult {
+    const statement = this.prepare(sql);
+    const args = params.map(toSqlite);
+    if (statement.reader) {
+      statement.all(...args);
+      return { changes: 0 };
+    }
+    return { changes: statement.run(...args).changes };
+  }
+}
+
+function toSqlite(value: SqlValue | boolean): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return Buffer.from(value);
+  return value;
+}
+
+function mapError(error: unknown): unknown {
+  const code = (error as { code?: string }).code;
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    // "UNIQUE constraint failed: tabToDo.name"
+    const match = /failed: ([^.]+)\.([^,\s]+)/.exec((error as Error).message);
+    return new UniqueViolation(match?.[1], match?.[2], { cause: error });
+  }
+  return error;
+}
+
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(mapError(error));
+  }
+}
+
+class SqliteTransaction implements Transaction {
+  readonly dialect = sqliteDialect;
+  #open = true;
+
+  constructor(
+    readonly connection: Connection,
+    readonly release: () => void,
+  ) {}
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  #check(): void {
+    if (!this.#open) throw new Error('transaction already ended');
+  }
+
+  all<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    this.#check();
+    return attempt(() => this.connection.all<T>(sql, params));
+  }
+
+  async get<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    this.#check();
+    return attempt(() => this.connection.run(sql, params));
+  }
+
+  async commit(): Promise<void> {
+    this.#end('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    this.#end('ROLLBACK');
+  }
+
+  #end(statement: 'COMMIT' | 'ROLLBACK'): void {
+    if (!this.#open) return;
+    this.#open = false;
+    try {
+      this.connection.db.exec(statement);
+    } finally {
+      this.release();
+    }
+  }
+}
+
+export interface SqliteStorageOptions {
+  /** Path of the database file, or `:memory:` (one connection; reads wait for the writer). */
+  path: string;
+}
+
+export class SqliteStorage implements Storage {
+  readonly dialect = sqliteDialect;
+  readonly #writer: Connection;
+  readonly #reader: Connection;
+  readonly #lock = new Mutex();
+  readonly #memory: boolean;
+
+  constructor(options: SqliteStorageOptions) {
+    this.#memory = options.path === ':memory:';
+    const writer = new Database(options.path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('busy_timeout = 5000');
+    writer.pragma('foreign_keys = OFF');
+    this.#writer = new Connection(writer);
+    if (this.#memory) {
+      this.#reader = this.#writer;
+    } else {
+      const reader = new Database(options.path, { readonly: true });
+      reader.pragma('busy_timeout = 5000');
+      this.#reader = new Connection(reader);
+    }
+  }
+
+  async #read<T>(fn: (connection: Connection) => T): Promise<T> {
+    if (!this.#memory) return attempt(() => fn(this.#reader));
+    const release = await this.#lock.acquire();
+    try {
+      return await attempt(() => fn(this.#reader));
+    } finally {
+      release();
+    }
+  }
+
+  all<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    // Statements that write outside a transaction go to the writer, under the lock.
+    if (!isReadOnly(sql)) return this.#autocommit((c) => c.all<T>(sql, params));
+    return this.#read((c) => c.all<T>(sql, params));
+  }
+
+  async get<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    return this.#autocommit((c) => c.run(sql, params));
+  }
+
+  async #autocommit<T>(fn: (connection: Connection) => T): Promise<T> {
+    const release = await this.#lock.acquire();
+    try {
+      return await attempt(() => fn(this.#writer));
+    } finally {
+      release();
+    }
+  }
+
+  async begin(): Promise<Transaction> {
+    const release = await this.#lock.acquire();
+    try {
+      this.#writer.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      release();
+      throw mapError(error);
+    }
+    return new SqliteTransaction(this.#writer, release);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const tx = await this.begin();
+    try {
+      const result = await fn(tx);
+      await tx.commit();
+      return result;
+    } catch (error) {
+      await tx.rollback();
+      throw error;
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const rows = await this.all<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async columns(table: string): Promise<ColumnInfo[]> {
+    const rows = await this.#autocommit((c) =>
+      c.all<{ name: string; type: string }>(`PRAGMA table_info(${quoteIdentifier(table)})`, []),
+    );
+    return rows.map((r) => ({ name: r.name, type: r.type.toLowerCase() }));
+  }
+
+  async indexNames(table: string): Promise<string[]> {
+    const rows = await this.all<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+      [table],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async ensureTable(spec: TableSpec): Promise<void> {
+    const q = quoteIdentifier;
+    const existing = new Set((await this.columns(spec.name)).map((c) => c.name));
+    await this.transaction(async (tx) => {
+      if (existing.size === 0) {
+        const columns = spec.columns.map((c) => columnDefinition(c));
+        await tx.run(`CREATE TABLE IF NOT EXISTS ${q(spec.name)} (${columns.join(', ')})`);
+      } else {
+        for (const column of spec.columns) {
+          if (existing.has(column.name)) continue;
+          // SQLite cannot add a NOT NULL column without a default; metadata defaults cover it.
+          await tx.run(`ALTER TABLE ${q(spec.name)} ADD COLUMN ${columnDefinition({ ...column, primaryKey: false })}`);
+        }
+      }
+      for (const index of spec.indexes ?? []) {
+        await tx.run(
+          `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${q(index.name)} ON ${q(spec.name)} (${index.columns.map(q).join(', ')})`,
+        );
+      }
+    });
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.#read((c) => c.all('SELECT 1', []));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    // Wait for any open transaction to end before closing.
+    const release = await this.#lock.acquire();
+    try {
+      if (this.#reader !== this.#writer) this.#reader.db.close();
+      this.#writer.db.pragma('optimize');
+      this.#writer.db.close();
+    } finally {
+      release();
+    }
+  }
+}
+
+function columnDefinition(column: ColumnSpec): string {
+  let sql = `${quoteIdentifier(column.name)} ${sqliteDialect.columnType(column)}`;
+  if (column.primaryKey) sql += ' PRIMARY KEY';
+  if (column.notNull) sql += ' NOT NULL';
+  if (column.defaultSql !== undefined) sql += ` DEFAULT ${column.defaultSql}`;
+  return sql;
+}
+
+function isReadOnly(sql: string): boolean {
+  return /^\s*(SELECT|WITH)\b/i.test(sql) && !/\bRETURNING\b/i.test(sql);
+}
