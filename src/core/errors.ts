@@ -45,6 +45,8 @@ const EXCEPTIONS = {
   SecurityException: { status: 429 },
   // Storage unreachable: fail fast, the client may retry.
   ServiceUnavailable: { status: 503 },
+  // Anything not raised as a Frappe exception; its details are logged, never sent.
+  Exception: { status: 500 },
 } as const satisfies Record<string, { status: number; parent?: string }>;
 
 export type ExcType = keyof typeof EXCEPTIONS;

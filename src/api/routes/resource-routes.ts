@@ -1,0 +1,86 @@
+/** v1 resources: `/api/resource/<doctype>[/<name>]` at /api and /api/v1 (Frappe's REST CRUD). */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { frappeError } from '../../core/errors.ts';
+import type { Doc } from '../../doctype/document/document-context.ts';
+import type { ApiServices } from '../api-services.ts';
+import { jsonArg, sbool, type Args } from '../parse-args.ts';
+import { respond } from '../register-api.ts';
+
+type Params = { doctype: string; '*'?: string };
+
+/** Documents returned directly are serialised without null fields, as Frappe's as_dict(no_nulls). */
+export function withoutNulls(doc: Doc): Doc {
+  const out: Doc = {};
+  for (const [key, value] of Object.entries(doc)) {
+    if (value === null || value === undefined) continue;
+    out[key] = Array.isArray(value) ? value.map((row) => (row && typeof row === 'object' ? withoutNulls(row as Doc) : row)) : value;
+  }
+  return out;
+}
+
+/** The document a create/update carries: the `data` argument (JSON or object), else all args. */
+function docFromArgs(args: Args): Doc {
+  let data: unknown = args.data ?? args;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      throw frappeError('ValidationError', 'data must be a JSON object');
+    }
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw frappeError('ValidationError', 'data must be a JSON object');
+  const doc = { ...(data as Doc) };
+  delete doc.doctype;
+  delete doc.flags;
+  delete doc.cmd;
+  delete doc.sid;
+  delete doc.csrf_token;
+  return doc;
+}
+
+function docName(request: FastifyRequest<{ Params: Params }>): string {
+  const name = request.params['*'];
+  if (!name) throw frappeError('DoesNotExistError', 'Not found');
+  return name;
+}
+
+export function registerResourceRoutes(app: FastifyInstance, _services: ApiServices): void {
+  for (const prefix of ['/api', '/api/v1']) {
+    app.get(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const args = request.cortado.args;
+      const limit = args.limit_page_length ?? args.limit ?? 20;
+      const rows = await request.cortado.db().getList(request.params.doctype, {
+        fields: jsonArg(args.fields, 'fields'),
+        filters: jsonArg(args.filters, 'filters'),
+        or_filters: jsonArg(args.or_filters, 'or_filters'),
+        order_by: args.order_by,
+        group_by: args.group_by,
+        limit_start: args.limit_start,
+        limit,
+        parent: args.parent,
+        as_dict: sbool(args.as_dict ?? true) !== false,
+      });
+      return respond(request, reply, { data: rows });
+    });
+
+    app.post(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const doc = await request.cortado.db().insert({ ...docFromArgs(request.cortado.args), doctype: request.params.doctype });
+      return respond(request, reply, { data: withoutNulls(doc) });
+    });
+
+    app.get(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const doc = await request.cortado.db().getDoc(request.params.doctype, docName(request));
+      return respond(request, reply, { data: withoutNulls(doc) });
+    });
+
+    app.put(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const doc = await request.cortado.db().save({ ...docFromArgs(request.cortado.args), doctype: request.params.doctype, name: docName(request) });
+      return respond(request, reply, { data: withoutNulls(doc) });
+    });
+
+    app.delete(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      await request.cortado.db().delete(request.params.doctype, docName(request));
+      return respond(request, reply, { data: 'ok' }, 202);
+    });
+  }
+}

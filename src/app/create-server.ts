@@ -1,0 +1,132 @@
+/**
+ * Composition: a site's services → authentication → the API on Fastify. Also the process
+ * side of serving: listen, and drain in-flight requests on SIGTERM/SIGINT before closing the
+ * database.
+ */
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerBuiltinMethods } from '../api/methods/builtin-methods.ts';
+import { registerApi } from '../api/register-api.ts';
+import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
+import type { AuthHook } from '../auth/auth-hook.ts';
+import { createAuthenticator } from '../auth/authenticate.ts';
+import { createClientIpResolver } from '../auth/client-ip.ts';
+import type { MethodRegistry } from '../api/methods/method-registry.ts';
+import type { RequestHooks } from '../api/api-services.ts';
+import { openSite, type OpenSiteOptions, type Site } from './site.ts';
+
+const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+
+/** Built-in methods; they need the site, so they are registered as the site opens. */
+function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
+  return (methods) =>
+    registerBuiltinMethods(methods, {
+      generateKeys: (user) => {
+        const site = getSite();
+        return site.asAdministrator((ctx) => generateUserKeys(ctx, user, apiSecretHashKey(site.config.encryption_key)));
+      },
+    });
+}
+
+/** Opens a site with the built-in methods registered. */
+export async function openServingSite(path: string, options: Omit<OpenSiteOptions, 'registerBuiltins'> = {}): Promise<Site> {
+  // The built-ins need the site they are registered on; they only run after it has opened.
+  const holder: { site?: Site } = {};
+  holder.site = await openSite(path, { ...options, registerBuiltins: builtins(() => holder.site as Site) });
+  return holder.site;
+}
+
+export interface CreateServerOptions {
+  /** Fastify's logger; off by default (cortado logs through its own logger). */
+  logRequests?: boolean;
+}
+
+export async function createServer(site: Site, options: CreateServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logRequests ?? false,
+    bodyLimit: site.config.max_file_size,
+    // Slow clients cannot hold a connection open forever.
+    requestTimeout: 60_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  // Frappe accepts an empty body with Content-Type: application/json (axios sends one on GET).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const error = Object.assign(new Error('Invalid JSON in request body'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+      done(error, undefined);
+    }
+  });
+  await app.register(formbody);
+
+  const hooks = site.apps.map((a) => a.definition.hooks ?? {});
+  const authHooks: AuthHook[] = hooks.flatMap((h) => asList(h.auth_hooks));
+  const requestHooks: RequestHooks = {
+    before: hooks.flatMap((h) => asList(h.before_request)),
+    after: hooks.flatMap((h) => asList(h.after_request)),
+  };
+  registerApi(app, {
+    config: site.config,
+    logger: site.logger,
+    storage: site.storage,
+    registry: site.registry,
+    methods: site.methods,
+    requestHooks,
+    authenticate: createAuthenticator({ db: site.storage, apiSecretHashKey: apiSecretHashKey(site.config.encryption_key), hooks: authHooks }),
+    documentContext: (principal, db) => site.documentContext(principal, db),
+    clientIp: createClientIpResolver(site.config.trusted_proxies),
+  });
+  return app;
+}
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  /** Print the listening line (the CLI does; tests do not). */
+  announce?: (message: string) => void;
+  /** Handle SIGTERM/SIGINT by draining and closing (the CLI does). */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  /** Stops accepting, waits for in-flight requests, then closes the database. */
+  close(): Promise<void>;
+}
+
+export async function serve(site: Site, options: ServeOptions): Promise<RunningServer> {
+  await site.migrate();
+  const app = await createServer(site);
+  const address = await app.listen({ port: options.port, host: options.host });
+  const url = address.replace('[::1]', 'localhost');
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await site.close();
+    })());
+  if (options.handleSignals) {
+    const onSignal = (signal: string) => {
+      options.announce?.(`${signal} received: finishing in-flight requests`);
+      close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          site.logger.error('shutdown failed', { error: String(error) });
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  }
+  options.announce?.(`cortado serving ${site.path} on ${url}`);
+  return { url, app, close };
+}

@@ -1,0 +1,56 @@
+/**
+ * The client's IP: the socket peer, and `X-Forwarded-For` only when that peer is a trusted
+ * proxy (site config `trusted_proxies`, loopback by default). Frappe believes the header from
+ * anyone; cortado does not (docs/compatibility.md).
+ */
+import ipaddr from 'ipaddr.js';
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** Parses an address, unwrapping IPv4-mapped IPv6 (`::ffff:1.2.3.4`). */
+export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  try {
+    const address = ipaddr.parse(text.trim());
+    return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()
+      ? (address as ipaddr.IPv6).toIPv4Address()
+      : address;
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseRange(text: string): Range {
+  const trimmed = text.trim();
+  if (trimmed.includes('/')) {
+    const [address, bits] = ipaddr.parseCIDR(trimmed);
+    const unwrapped = parseIp(address.toString());
+    if (unwrapped && unwrapped.kind() !== address.kind()) return [unwrapped, Math.max(0, bits - 96)];
+    return [address, bits];
+  }
+  const address = parseIp(trimmed);
+  if (!address) throw new TypeError(`invalid IP address or CIDR: ${JSON.stringify(text)}`);
+  return [address, address.kind() === 'ipv4' ? 32 : 128];
+}
+
+export function inRanges(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly Range[]): boolean {
+  return ranges.some(([base, bits]) => base.kind() === address.kind() && address.match(base, bits));
+}
+
+/** Builds the resolver once; a bad `trusted_proxies` entry fails at start, not per request. */
+export function createClientIpResolver(trustedProxies: readonly string[]): (socket: string, forwardedFor: string | undefined) => string {
+  const ranges = trustedProxies.map(parseRange);
+  return function clientIp(socket, forwardedFor) {
+    const peer = parseIp(socket);
+    const peerText = peer?.toString() ?? socket;
+    if (!peer || !forwardedFor || !inRanges(peer, ranges)) return peerText;
+    // Walk from the nearest hop outwards; the first address not of our own proxies is the client.
+    const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = parseIp(hops[i] ?? '');
+      if (!hop) return peerText;
+      if (!inRanges(hop, ranges)) return hop.toString();
+    }
+    const first = parseIp(hops[0] ?? '');
+    return first?.toString() ?? peerText;
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * Reading documents: one document with its child rows, singles, lists, counts and values,
+ * with role permissions and field permlevels applied.
+ */
+import { frappeError } from '../../core/errors.ts';
+import type { Row } from '../../storage/types.ts';
+import type { DocTypeMeta } from '../meta/types.ts';
+import {
+  assertDocPermission,
+  doctypeAccess,
+  readableFieldnames,
+} from '../permissions.ts';
+import { buildListQuery } from '../query/build-list-query.ts';
+import { fromDatabase, defaultValue } from './field-values.ts';
+import type { Doc, DocumentContext } from './document-context.ts';
+
+/** Converts a table row to API values: numbers for Int/Check/Float, parsed JSON, no raw text. */
+export function rowToDoc(meta: DocTypeMeta, row: Row): Doc {
+  const doc: Doc = {};
+  for (const [key, value] of Object.entries(row)) {
+    const field = meta.fieldMap.get(key);
+    if (field) doc[key] = fromDatabase(field, value);
+    else if (key === 'docstatus' || key === 'idx') doc[key] = value === null ? value : Number(value);
+    else if (key === 'name' && meta.autoname.toLowerCase() === 'autoincrement' && typeof value === 'string' && /^\d+$/.test(value)) {
+      doc[key] = Number(value);
+    } else doc[key] = value;
+  }
+  return doc;
+}
+
+function stripUnreadable(meta: DocTypeMeta, doc: Doc, ctx: DocumentContext): Doc {
+  if (ctx.ignorePermissions) return doc;
+  const readable = readableFieldnames(meta, ctx.principal);
+  if (!readable) return doc;
+  for (const key of Object.keys(doc)) {
+    if (meta.fieldMap.has(key) && !readable.has(key)) delete doc[key];
+  }
+  return doc;
+}
+
+export function notFound(doctype: string, name: unknown): never {
+  throw frappeError('DoesNotExistError', `${doctype} ${String(name)} not found`, { title: 'Not Found' });
+}
+
+/** Throws Frappe's 403 before any existence check when the user cannot read the DocType at all. */
+function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'read' | 'select' = 'read'): void {
+  if (ctx.ignorePermissions) return;
+  const access = doctypeAccess(meta, ptype, ctx.principal);
+  if (!access.all && !access.ownOnly) {
+    throw frappeError('PermissionError', `No permission for ${meta.name}`, {
+      title: 'Not Permitted',
+      errorMessage: `No permission for ${meta.name}`,
+    });
+  }
+}
+
+export async function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
+  const q = ctx.db.dialect.quote;
+  return ctx.db.get(`SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?`, [String(name)]);
+}
+
+export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: DocumentContext): Promise<Record<string, Doc[]>> {
+  const q = ctx.db.dialect.quote;
+  const children: Record<string, Doc[]> = {};
+  for (const field of meta.tableFields) {
+    const childMeta = ctx.registry.get(field.options);
+    const rows = await ctx.db.all(
+      `SELECT * FROM ${q(childMeta.tableName)} WHERE ${q('parent')} = ? AND ${q('parenttype')} = ? AND ${q('parentfield')} = ? ORDER BY ${q('idx')}`,
+      [parent, meta.name, field.fieldname],
+    );
+    children[field.fieldname] = rows.map((row) => ({ ...stripUnreadable(childMeta, rowToDoc(childMeta, row), ctx), doctype: childMeta.name }));
+  }
+  return children;
+}
+
+/** A whole document as Frappe's `as_dict()`: columns, `doctype`, and child tables. */
+export async function getDoc(doctype: string, name: unknown, ctx: DocumentContext): Promise<Doc> {
+  const meta = ctx.registry.get(doctype);
+  if (meta.issingle) return getSingle(doctype, ctx);
+  if (meta.is_virtual) return getVirtual(meta, name, ctx);
+  assertCanReadDoctype(meta, ctx);
+  const row = await loadRow(meta, name, ctx);
+  if (!row) notFound(doctype, name);
+  if (!ctx.ignorePermissions) assertDocPermission(meta, 'read', row, ctx.principal);
+  const doc = rowToDoc(meta, row);
+  Object.assign(doc, await loadChildren(meta, String(row.name), ctx));
+  doc.doctype = meta.name;
+  return stripUnreadable(meta, doc, ctx);
+}
+
+/** The metadata of a DocType, served as the virtual `DocType` document. */
+function getVirtual(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Doc {
+  if (meta.name !== 'DocType') throw frappeError('DoesNotExistError', `${meta.name} ${String(name)} not found`);
+  assertCanReadDoctype(meta, ctx);
+  const target = ctx.registry.find(String(name));
+  if (!target) notFound('DocType', name);
+  return metaAsDoc(target);
+}
+
+export function metaAsDoc(meta: DocTypeMeta): Doc {
+  const flag = (b: boolean) => (b ? 1 : 0);
+  return {
+    name: meta.name,
+    doctype: 'DocType',
+    module: meta.module,
+    app: meta.app,
+    istable: flag(meta.istable),
+    issingle: flag(meta.issingle),
+    is_submittable: flag(meta.is_submittable),
+    is_virtual: flag(meta.is_virtual),
+    autoname: meta.autoname,
+    title_field: meta.title_field,
+    sort_field: meta.sort_field || 'creation',
+    sort_order: meta.sort_order,
+    track_changes: flag(meta.track_changes),
+    docstatus: 0,
+    fields: meta.fields.map((f, idx) => ({
+      doctype: 'DocField',
+      idx: idx + 1,
+      fieldname: f.fieldname,
+      fieldtype: f.fieldtype,
+      label: f.label,
+      options: f.options,
+      reqd: flag(f.reqd),
+      unique: flag(f.unique),
+      default: f.default ?? null,
+      read_only: flag(f.read_only),
+      hidden: flag(f.hidden),
+      permlevel: f.permlevel,
+      length: f.length,
+      in_list_view: flag(f.in_list_view),
+      allow_on_submit: flag(f.allow_on_submit),
+    })),
+    permissions: meta.permissions.map((p, idx) => ({ doctype: 'DocPerm', idx: idx + 1, ...p, if_owner: flag(p.if_owner) })),
+  };
+}
+
+/** Singles live in tabSingles as (doctype, field, value) rows, as in Frappe. */
+export async function getSingle(doctype: string, ctx: DocumentContext): Promise<Doc> {
+  const meta = ctx.registry.get(doctype);
+  assertCanReadDoctype(meta, ctx);
+  const rows = await ctx.db.all<{ field: string; value: string | null }>(
+    'SELECT "field", "value" FROM "tabSingles" WHERE "doctype" = ?',
+    [doctype],
+  );
+  const stored = new Map(rows.map((r) => [r.field, r.value]));
+  const doc: Doc = { name: doctype, doctype, owner: 'Administrator', docstatus: 0, idx: 0 };
+  for (const field of meta.valueFields) {
+    if (stored.has(field.fieldname)) doc[field.fieldname] = fromDatabase(field, stored.get(field.fieldname));
+    else {
+      const fallback = defaultValue(field, { user: ctx.principal.user, now: ctx.clock.now() });
+      doc[field.fieldname] = fallback === undefined ? null : fromDatabase(field, fallback);
+    }
+  }
+  for (const key of ['creation', 'modified', 'modified_by']) doc[key] = stored.get(key) ?? null;
+  Object.assign(doc, await loadChildren(meta, doctype, ctx));
+  return stripUnreadable(meta, doc, ctx);
+}
+
+export interface ListArgs {
+  fields?: unknown;
+  filters?: unknown;
+  or_filters?: unknown;
+  order_by?: unknown;
+  group_by?: unknown;
+  limit_start?: unknown;
+  limit?: unknown;
+  /** For child-table DocTypes: the parent DocType whose permission applies. */
+  parent?: unknown;
+}
+
+export interface ListResult {
+  /** One object per row (as_dict); a repeated column name keeps its last value. */
+  rows: Doc[];
+  /** One array per row in `fields` order (as_dict=false). */
+  values: unknown[][];
+  columns: string[];
+}
+
+/** The list query of Frappe's `get_list`: only rows the user may read, permlevels applied. */
+export async function getList(doctype: string, args: ListArgs, ctx: DocumentContext): Promise<ListResult> {
+  const meta = ctx.registry.get(doctype);
+  if (meta.issingle || meta.is_virtual) {
+    throw frappeError('ValidationError', `${doctype} is not a list DocType`);
+  }
+  let permissionMeta = meta;
+  if (meta.istable) {
+    const parent = typeof args.parent === 'string' ? ctx.registry.find(args.parent) : undefined;
+    if (!parent || !parent.tableFields.some((f) => f.options === meta.name)) {
+      throw frappeError('PermissionError', `Please specify a valid parent DocType for ${doctype}`, { title: 'Not Permitted' });
+    }
+    permissionMeta = parent;
+  }
+  assertCanReadDoctype(permissionMeta, ctx, 'select');
+  const q = ctx.db.dialect.quote;
+  const access = doctypeAccess(permissionMeta, 'select', ctx.principal);
+  const ownOnly = !ctx.ignorePermissions && access.ownOnly;
+  let extraWhere: { sql: string; params: string[] } | undefined;
+  if (ownOnly && !meta.istable) extraWhere = { sql: `${q(meta.tableName)}.${q('owner')} = ?`, params: [ctx.principal.user] };
+  else if (meta.istable) {
+    const parentTable = q(permissionMeta.tableName);
+    const ownerCheck = ownOnly ? ` AND ${parentTable}.${q('owner')} = ?` : '';
+    extraWhere = {
+      sql: `${q(meta.tableName)}.${q('parenttype')} = ? AND EXISTS (SELECT 1 FROM ${parentTable} WHERE ${parentTable}.${q('name')} = ${q(meta.tableName)}.${q('parent')}${ownerCheck})`,
+      params: ownOnly ? [permissionMeta.name, ctx.principal.user] : [permissionMeta.name],
+    };
+  }
+  const built = buildListQuery(
+    {
+      doctype,
+      fields: args.fields,
+      filters: args.filters,
+      or_filters: args.or_filters,
+      order_by: args.order_by,
+      group_by: args.group_by,
+      limit_start: args.limit_start,
+      limit: args.limit,
+      extraWhere,
+    },
+    {
+      dialect: ctx.db.dialect,
+      getMeta: (name) => ctx.registry.find(name),
+      now: () => ctx.clock.now(),
+      readableFields: ctx.ignorePermissions ? undefined : (m) => readableFieldnames(m, ctx.principal),
+    },
+  );
+  const raw = await ctx.db.all(built.sql, built.params);
+  const values = raw.map((row) => {
+    const converted = rowToDoc(meta, row);
+    return built.keys.map((key) => converted[key] ?? null);
+  });
+  const rows = values.map((row) => Object.fromEntries(built.columns.map((column, i) => [column, row[i]])));
+  return { rows, values, columns: built.columns };
+}
+
+export async function getCount(doctype: string, args: Pick<ListArgs, 'filters' | 'or_filters' | 'parent'>, ctx: DocumentContext): Promise<number> {
+  const result = await getList(
+    doctype,
+    { ...args, fields: ['count(*) as count'], order_by: '', limit: 0 },
+    ctx,
+  );
+  return Number(result.rows[0]?.count ?? 0);
+}
+
+export async function exists(doctype: string, name: unknown, ctx: DocumentContext): Promise<boolean> {
+  const meta = ctx.registry.get(doctype);
+  if (meta.issingle) return true;
+  if (meta.is_virtual) return ctx.registry.has(String(name));
+  return (await loadRow(meta, name, ctx)) !== undefined;
+}

@@ -1,0 +1,101 @@
+/**
+ * Role permissions (DocPerm) as Frappe evaluates them: a right is granted by any permission
+ * row at permlevel 0 for one of the user's roles; `if_owner` rows grant only on documents the
+ * user owns; field permlevels decide which fields a user may read or write. Administrator
+ * passes every check.
+ */
+import { frappeError } from '../core/errors.ts';
+import { CHILD_COLUMNS, STANDARD_COLUMNS, type DocTypeMeta, type PermissionType } from './meta/types.ts';
+import { isAdministrator, type Principal } from './principal.ts';
+
+export interface DoctypeAccess {
+  /** Granted by a row without if_owner. */
+  readonly all: boolean;
+  /** Granted only by if_owner rows: documents owned by the user. */
+  readonly ownOnly: boolean;
+}
+
+const NONE: DoctypeAccess = { all: false, ownOnly: false };
+
+export function doctypeAccess(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): DoctypeAccess {
+  if (isAdministrator(principal)) return { all: true, ownOnly: false };
+  if ((ptype === 'submit' || ptype === 'cancel' || ptype === 'amend') && !meta.is_submittable) return NONE;
+  let all = false;
+  let own = false;
+  for (const perm of meta.permissions) {
+    if (perm.permlevel !== 0 || !principal.roles.has(perm.role)) continue;
+    // `select` is implied by `read`, as in Frappe.
+    const granted = perm[ptype] || (ptype === 'select' && perm.read);
+    if (!granted) continue;
+    if (perm.if_owner) own = true;
+    else all = true;
+  }
+  return { all, ownOnly: !all && own };
+}
+
+export function hasDoctypePermission(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): boolean {
+  const access = doctypeAccess(meta, ptype, principal);
+  return access.all || access.ownOnly;
+}
+
+/** Document-level check: if_owner rows count only when the user owns the document. */
+export function hasDocPermission(
+  meta: DocTypeMeta,
+  ptype: PermissionType,
+  doc: { owner?: unknown },
+  principal: Principal,
+): boolean {
+  const access = doctypeAccess(meta, ptype, principal);
+  return access.all || (access.ownOnly && doc.owner === principal.user);
+}
+
+function notPermitted(meta: DocTypeMeta, ptype: PermissionType, name?: string): never {
+  const what = name === undefined ? meta.name : `${meta.name} ${name}`;
+  throw frappeError('PermissionError', `No permission to ${ptype} ${what}`.replace('No permission to read', 'No permission for'), {
+    title: 'Not Permitted',
+    errorMessage: `No permission for ${meta.name}`,
+  });
+}
+
+export function assertDoctypePermission(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): void {
+  if (!hasDoctypePermission(meta, ptype, principal)) notPermitted(meta, ptype);
+}
+
+export function assertDocPermission(
+  meta: DocTypeMeta,
+  ptype: PermissionType,
+  doc: { owner?: unknown; name?: unknown },
+  principal: Principal,
+): void {
+  if (!hasDocPermission(meta, ptype, doc, principal)) notPermitted(meta, ptype, String(doc.name ?? ''));
+}
+
+/**
+ * Permlevels at which the user may read (or write) fields. Level 0 needs a document-level
+ * grant; higher levels need a row at that level for one of the user's roles.
+ */
+export function permittedLevels(meta: DocTypeMeta, ptype: 'read' | 'write', principal: Principal): ReadonlySet<number> {
+  const levels = new Set<number>();
+  if (isAdministrator(principal)) {
+    for (const field of meta.fields) levels.add(field.permlevel);
+    levels.add(0);
+    return levels;
+  }
+  for (const perm of meta.permissions) {
+    if (!principal.roles.has(perm.role)) continue;
+    // Read access at a level is implied by write access at it (Frappe's get_permlevel_access).
+    if (perm[ptype] || (ptype === 'read' && perm.write)) levels.add(perm.permlevel);
+  }
+  return levels;
+}
+
+/** Field names the user may read (standard columns always), or undefined for "all". */
+export function readableFieldnames(meta: DocTypeMeta, principal: Principal): ReadonlySet<string> | undefined {
+  const levels = permittedLevels(meta, 'read', principal);
+  if (meta.fields.every((f) => levels.has(f.permlevel))) return undefined;
+  return new Set([
+    ...STANDARD_COLUMNS,
+    ...CHILD_COLUMNS,
+    ...meta.fields.filter((f) => levels.has(f.permlevel)).map((f) => f.fieldname),
+  ]);
+}

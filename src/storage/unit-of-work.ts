@@ -1,0 +1,60 @@
+/**
+ * One request's view of the database. Reads go straight to the storage until the first write
+ * (or an explicit `begin()`); from then on everything runs in one transaction, which the
+ * request ends with `finish(commit)`: commit for a successful unsafe request, rollback
+ * otherwise (Frappe rolls back writes made while serving GET).
+ */
+import type { Row, RunResult, SqlExecutor, SqlValue, Storage, Transaction } from './types.ts';
+
+const READ_ONLY = /^\s*(SELECT|WITH)\b/i;
+
+export class UnitOfWork implements SqlExecutor {
+  readonly #storage: Storage;
+  #tx: Transaction | undefined;
+  #starting: Promise<Transaction> | undefined;
+  #finished = false;
+
+  constructor(storage: Storage) {
+    this.#storage = storage;
+  }
+
+  get dialect() {
+    return this.#storage.dialect;
+  }
+
+  /** True once a transaction has been opened for this unit. */
+  get inTransaction(): boolean {
+    return this.#tx !== undefined || this.#starting !== undefined;
+  }
+
+  /** Opens the transaction now (idempotent), e.g. before a read that guards a write. */
+  async begin(): Promise<Transaction> {
+    if (this.#finished) throw new Error('unit of work already finished');
+    if (this.#tx) return this.#tx;
+    this.#starting ??= this.#storage.begin().then((tx) => (this.#tx = tx));
+    return this.#starting;
+  }
+
+  async all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    if (!this.inTransaction && READ_ONLY.test(sql)) return this.#storage.all<T>(sql, params);
+    return (await this.begin()).all<T>(sql, params);
+  }
+
+  async get<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
+    return (await this.begin()).run(sql, params);
+  }
+
+  /** Ends the unit: commits when `commit` is true and a transaction is open, else rolls back. */
+  async finish(commit: boolean): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    const tx = this.#tx ?? (this.#starting ? await this.#starting : undefined);
+    if (!tx || !tx.open) return;
+    if (commit) await tx.commit();
+    else await tx.rollback();
+  }
+}
