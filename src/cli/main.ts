@@ -10,8 +10,12 @@ program
   .name('cortado')
   .description('A Frappe-compatible REST and authentication server')
   .option('--site <path>', 'site folder', './sites/default')
-  .showHelpAfterError('(run with --help for usage)')
-  .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') })
+  // Commander's errors (and its "Did you mean …?" suggestion) become one line with the hint;
+  // showHelpAfterError would print the hint as a second line.
+  .configureOutput({
+    outputError: (text, write) =>
+      write(`${text.split('\n').map((part) => part.trim()).filter(Boolean).join(' ')} (run cortado --help for usage)\n`),
+  })
   .exitOverride();
 
 commands(program);

@@ -6,7 +6,7 @@
  */
 import type { Row, RunResult, SqlExecutor, SqlValue, Storage, Transaction } from './types.ts';
 
-const READ_ONLY = /^\s*(SELECT|WITH)\b/i;
+const READ_ONLY = /^\s*SELECT\b/i;
 
 export class UnitOfWork implements SqlExecutor {
   readonly #storage: Storage;

@@ -190,11 +190,21 @@ function fallbackOf(kind: ValueKind): SqlValue {
   }
 }
 
+/**
+ * NUL cannot be stored in PostgreSQL text and ends a pattern early in SQLite's LIKE (so that
+ * `like "%\0x"` would match everything): refused in every value.
+ */
+function refuseNul(text: string, column: string): string {
+  if (text.includes('\u0000')) throw frappeError('ValidationError', `Invalid value for ${column}: NUL character`);
+  return text;
+}
+
 /** A scalar filter value as the column stores it. */
 export function coerceValue(column: ResolvedColumn, value: unknown): SqlValue {
   if (typeof value === 'object' && value !== null) {
     throw frappeError('ValidationError', `Invalid value for ${column.column}: ${shown(describe(value))}`);
   }
+  if (typeof value === 'string') refuseNul(value, column.column);
   switch (column.kind) {
     case 'number':
       return flt(value);
@@ -225,8 +235,11 @@ function listOf(value: unknown): unknown[] {
 }
 
 /** A `like` pattern that cannot end in a lone escape character (PostgreSQL refuses those). */
-function likePattern(value: unknown): string {
-  const text = value === null || value === undefined ? '' : typeof value === 'object' ? describe(value) : String(value);
+function likePattern(value: unknown, column: string): string {
+  const text = refuseNul(
+    value === null || value === undefined ? '' : typeof value === 'object' ? describe(value) : String(value),
+    column,
+  );
   const trailing = /\\+$/.exec(text)?.[0].length ?? 0;
   return trailing % 2 === 1 ? `${text}\\` : text;
 }
@@ -344,7 +357,7 @@ export function compileCondition(condition: RawCondition, scope: QueryScope, opt
 
     case 'like':
     case 'not like': {
-      const pattern = likePattern(value);
+      const pattern = likePattern(value, column.column);
       const canBeNull = !(op === 'like' && truthy(value));
       let left = lhs(column, canBeNull, params);
       if (column.kind === 'number' || column.kind === 'check') left = `CAST(${left} AS TEXT)`;

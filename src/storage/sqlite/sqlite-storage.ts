@@ -88,9 +88,10 @@ function toSqlite(value: SqlValue | boolean): unknown {
 function mapError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-    // "UNIQUE constraint failed: tabToDo.name"
-    const match = /failed: ([^.]+)\.([^,\s]+)/.exec((error as Error).message);
-    return new UniqueViolation(match?.[1], match?.[2], { cause: error });
+    // "UNIQUE constraint failed: tabHas Role.full name, …": names may hold spaces, never dots.
+    const first = (error as Error).message.split('failed: ')[1]?.split(', ')[0] ?? '';
+    const dot = first.lastIndexOf('.');
+    return new UniqueViolation(dot > 0 ? first.slice(0, dot) : undefined, dot > 0 ? first.slice(dot + 1) : undefined, { cause: error });
   }
   return error;
 }
@@ -120,7 +121,7 @@ class SqliteTransaction implements Transaction {
     if (!this.#open) throw new Error('transaction already ended');
   }
 
-  all<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+  async all<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     this.#check();
     return attempt(() => this.connection.all<T>(sql, params));
   }
@@ -129,7 +130,7 @@ class SqliteTransaction implements Transaction {
     return (await this.all<T>(sql, params))[0];
   }
 
-  run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
     this.#check();
     return attempt(() => this.connection.run(sql, params));
   }
@@ -262,8 +263,10 @@ export class SqliteStorage implements Storage {
 
   async ensureTable(spec: TableSpec): Promise<void> {
     const q = quoteIdentifier;
-    const existing = new Set((await this.columns(spec.name)).map((c) => c.name));
     await this.transaction(async (tx) => {
+      // Read under the writer lock, so two concurrent calls cannot both add a column.
+      const info = await tx.all<{ name: string }>(`PRAGMA table_info(${q(spec.name)})`);
+      const existing = new Set(info.map((c) => c.name));
       if (existing.size === 0) {
         const columns = spec.columns.map((c) => columnDefinition(c));
         await tx.run(`CREATE TABLE IF NOT EXISTS ${q(spec.name)} (${columns.join(', ')})`);
@@ -291,7 +294,11 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  #closed = false;
+
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     // Wait for any open transaction to end before closing.
     const release = await this.#lock.acquire();
     try {
@@ -312,6 +319,7 @@ function columnDefinition(column: ColumnSpec): string {
   return sql;
 }
 
+/** Plain SELECTs may use the read connection; anything else (WITH … INSERT too) goes to the writer. */
 function isReadOnly(sql: string): boolean {
-  return /^\s*(SELECT|WITH)\b/i.test(sql) && !/\bRETURNING\b/i.test(sql);
+  return /^\s*SELECT\b/i.test(sql) && !/\bRETURNING\b/i.test(sql);
 }
