@@ -138,7 +138,12 @@ forEachDatabase('HTTP core', (db) => {
       assert.deepEqual(list.json(), { data: [{ name: 'Dune', pages: 412 }] });
       const updated = await app.inject({ method: 'PUT', url: '/api/resource/Article/Dune', headers, payload: { pages: 500 } });
       assert.equal(updated.json().data.pages, 500);
-      const formCreate = await app.inject({ method: 'POST', url: '/api/resource/Article', headers, payload: `data=${encodeURIComponent(JSON.stringify({ article_name: 'Emma' }))}`, ...{ headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' } } });
+      const formCreate = await app.inject({
+        method: 'POST',
+        url: '/api/resource/Article',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `data=${encodeURIComponent(JSON.stringify({ article_name: 'Emma' }))}`,
+      });
       assert.equal(formCreate.json().data.name, 'Emma');
       const removed = await app.inject({ method: 'DELETE', url: '/api/resource/Article/Dune', headers });
       assert.equal(removed.statusCode, 202);

@@ -236,10 +236,10 @@ function listOf(value: unknown): unknown[] {
 
 /** A `like` pattern that cannot end in a lone escape character (PostgreSQL refuses those). */
 function likePattern(value: unknown, column: string): string {
-  const text = refuseNul(
-    value === null || value === undefined ? '' : typeof value === 'object' ? describe(value) : String(value),
-    column,
-  );
+  if (typeof value === 'object' && value !== null) {
+    throw frappeError('ValidationError', `Invalid value for ${column}: ${shown(describe(value))}`);
+  }
+  const text = refuseNul(value === null || value === undefined ? '' : String(value), column);
   const trailing = /\\+$/.exec(text)?.[0].length ?? 0;
   return trailing % 2 === 1 ? `${text}\\` : text;
 }
