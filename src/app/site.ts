@@ -21,9 +21,10 @@ import { ADMINISTRATOR, GUEST, principalFor, type Principal } from '../doctype/p
 import { migrateSchema } from '../doctype/schema.ts';
 import { UnitOfWork } from '../storage/unit-of-work.ts';
 import type { Storage } from '../storage/types.ts';
+import type { Cache } from '../cache/types.ts';
 import type { DocEventHandler } from './app-definition.ts';
 import { loadApps, type LoadedApp } from './load-apps.ts';
-import { SQLITE_FILE, selectStorage } from './select-adapters.ts';
+import { SQLITE_FILE, selectCache, selectStorage } from './select-adapters.ts';
 
 export const CONFIG_FILE = 'site_config.json';
 export const STANDARD_ROLES = ['Administrator', 'System Manager', 'All', 'Guest', 'Desk User'];
@@ -32,6 +33,7 @@ export interface Site {
   readonly path: string;
   readonly config: SiteConfig;
   readonly storage: Storage;
+  readonly cache: Cache;
   readonly registry: MetaRegistry;
   readonly apps: readonly LoadedApp[];
   readonly methods: MethodRegistry;
@@ -83,6 +85,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
   }
   const cipher = createSecretBox(config.encryption_key);
   const storage = selectStorage(config, sitePath);
+  const cache = selectCache(config);
   const handlersFor = docEventRunner(apps);
 
   const documentContext = (principal: Principal, db: RequestDb, ctxOptions: { ignorePermissions?: boolean } = {}): DocumentContext => {
@@ -115,6 +118,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
     path: sitePath,
     config,
     storage,
+    cache,
     registry,
     apps,
     methods,
@@ -135,7 +139,9 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
       }
     },
     migrate: (progress) => migrateSchema(storage, registry, progress),
-    close: () => storage.close(),
+    async close() {
+      await Promise.allSettled([storage.close(), cache.close()]);
+    },
   };
   return site;
 }

@@ -120,7 +120,8 @@ const OPERATOR_PAYLOADS = [
   'like; --',
   '/* */ =',
   ')',
-  '',
+  ' ',
+  '= =',
 ];
 
 /** Values: always bound as parameters. None of them equals or contains a stored value. */

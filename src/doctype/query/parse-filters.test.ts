@@ -83,7 +83,10 @@ test('normalizeOperator: case-insensitive, else "Operator must be one of"', () =
   assert.equal(normalizeOperator('Timespan'), 'timespan');
   assert.equal(normalizeOperator('<>'), '<>');
   for (const op of OPERATORS) assert.equal(normalizeOperator(op), op);
-  for (const bad of ['==', 'regexp', 'glob', 'is not', 'contains', '', ' ', 1, null, ['='], '= 1 OR 1=1', 'in (select 1)']) {
+  assert.equal(normalizeOperator(''), '=', 'missing operator is = (frappe get_filter)');
+  assert.equal(normalizeOperator(null), '=');
+  assert.equal(normalizeOperator(undefined), '=');
+  for (const bad of ['==', 'regexp', 'glob', 'is not', 'contains', ' ', 1, 0, false, ['='], '= 1 OR 1=1', 'in (select 1)']) {
     throwsFrappe(() => normalizeOperator(bad), 'ValidationError', /^Operator must be one of =, !=, <>, >, <, >=, <=, like/);
   }
 });
@@ -97,6 +100,9 @@ test('flt follows frappe.utils.flt', () => {
   assert.equal(flt(null), 0);
   assert.equal(flt(Infinity), 0);
   assert.equal(flt(true), 1);
+  assert.equal(flt('-2.5e2'), -250);
+  assert.equal(flt('.5'), 0.5);
+  for (const junk of ['0x10', '0b1', 'Infinity', '1e999', 'NaN', '1 2', '--1']) assert.equal(flt(junk), 0, junk);
 });
 
 test('text columns are compared through coalesce except = / like with a value', () => {

@@ -143,8 +143,12 @@ export function normalizeFilters(value: unknown, name = 'filters'): RawCondition
   return out;
 }
 
-/** Lower-cased, trimmed operator, or the ValidationError (417) Frappe answers. */
+/**
+ * Lower-cased, trimmed operator, or the ValidationError (417) Frappe answers. A missing or
+ * empty operator is `=`, as in frappe.utils.get_filter.
+ */
 export function normalizeOperator(operator: unknown): Operator {
+  if (operator === undefined || operator === null || operator === '') return '=';
   const op = typeof operator === 'string' ? operator.trim().toLowerCase().replace(/\s+/g, ' ') : undefined;
   if (op !== undefined && (OPERATORS as readonly string[]).includes(op)) return op as Operator;
   throw frappeError('ValidationError', `Operator must be one of ${OPERATORS.join(', ')}`);
@@ -167,7 +171,7 @@ export function flt(value: unknown): number {
   if (typeof value === 'bigint') return Number(value);
   if (typeof value === 'string') {
     const text = value.replace(/,/g, '').trim();
-    if (text === '') return 0;
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) return 0;
     const n = Number(text);
     return Number.isFinite(n) ? n : 0;
   }
