@@ -1,4 +1,7 @@
 import type { Authenticator } from '../auth/authenticate.ts';
+import type { CsrfPolicy } from '../auth/csrf.ts';
+import type { SiteRateLimiter } from '../auth/rate-limit.ts';
+import type { SessionRecord } from '../auth/sessions/session-store.ts';
 import type { SiteConfig } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RequestInfo } from '../core/request-info.ts';
@@ -25,4 +28,26 @@ export interface ApiServices {
   documentContext(principal: Principal, db: RequestDb): DocumentContext;
   /** Client IP from the socket, or X-Forwarded-For when the peer is a trusted proxy. */
   clientIp(socketAddress: string, forwardedFor: string | undefined): string;
+  /** Whether the peer is a trusted proxy (its X-Forwarded-Proto then counts). */
+  trustedPeer(socketAddress: string): boolean;
+  readonly csrf: CsrfPolicy;
+  /** Slides a session's idle expiry (written at most once a minute). */
+  touchSession(session: SessionRecord): Promise<void>;
+  /** The `sid` cookie's Max-Age: the idle expiry in seconds. */
+  sessionMaxAge(): Promise<number>;
+  /** Frappe's site-wide limiter (site config `rate_limit`), when configured. */
+  readonly siteRateLimiter?: SiteRateLimiter;
+  /** Records an /api request in the API Request Log when System Settings turn it on. */
+  logRequest?(entry: RequestLogEntry): void;
+}
+
+export interface RequestLogEntry {
+  path: string;
+  method: string;
+  user: string;
+  status: number;
+  auth_method: string;
+  api_key?: string;
+  ip: string;
+  duration_ms: number;
 }

@@ -4,10 +4,13 @@
  * gets its own unit of work: committed for a successful unsafe verb, rolled back otherwise.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthMethod } from '../auth/authenticate.ts';
+import type { AuthMethod, AuthResult } from '../auth/authenticate.ts';
+import type { RateLimitState } from '../auth/rate-limit.ts';
+import { checkCsrf } from '../auth/csrf.ts';
+import { clearLoginCookies, setSidCookie } from '../auth/sessions/session-cookies.ts';
 import type { FrappeError} from '../core/errors.ts';
 import { asFrappeError, frappeError } from '../core/errors.ts';
-import type { RequestInfo } from '../core/request-info.ts';
+import type { CookieOptions, RequestInfo, ResponseControl } from '../core/request-info.ts';
 import { createDbApi, type DbApi } from '../doctype/db-api.ts';
 import type { DocumentContext } from '../doctype/document/document-context.ts';
 import { GUEST_PRINCIPAL, type Principal } from '../doctype/principal.ts';
@@ -22,10 +25,14 @@ import { registerResourceRoutes } from './routes/resource-routes.ts';
 export interface RequestState {
   readonly info: RequestInfo;
   readonly uow: UnitOfWork;
+  readonly response: ResponseControl;
+  readonly started: number;
   args: Args;
   principal: Principal;
   authMethod: AuthMethod;
   apiKey: string | undefined;
+  auth: AuthResult | undefined;
+  rateLimit: RateLimitState | undefined;
   documents(): DocumentContext;
   db(): DbApi;
 }
@@ -75,21 +82,33 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     reply.header('Cache-Control', NO_STORE);
     const uow = new UnitOfWork(services.storage);
     const headers = lowerHeaders(request.headers);
+    const socket = request.socket.remoteAddress ?? '';
+    const encrypted = Boolean((request.socket as { encrypted?: boolean }).encrypted);
     const info: RequestInfo = {
       method: request.method,
       path: request.url.split('?')[0] ?? '/',
       headers,
-      ip: services.clientIp(request.socket.remoteAddress ?? '', headers['x-forwarded-for']),
+      cookies: { ...((request as unknown as { cookies?: Record<string, string | undefined> }).cookies ?? {}) },
+      ip: services.clientIp(socket, headers['x-forwarded-for']),
+      secure: encrypted || (services.trustedPeer(socket) && headers['x-forwarded-proto'] === 'https'),
+    };
+    const response: ResponseControl = {
+      setCookie: (name: string, value: string, options: CookieOptions = {}) => void reply.setCookie(name, value, options),
+      setHeader: (name: string, value: string) => void reply.header(name, value),
     };
     let documents: DocumentContext | undefined;
     let db: DbApi | undefined;
     const state: RequestState = {
       info,
       uow,
+      response,
+      started: performance.now(),
       args: {},
       principal: GUEST_PRINCIPAL,
       authMethod: 'guest',
       apiKey: undefined,
+      auth: undefined,
+      rateLimit: undefined,
       documents: () => (documents ??= services.documentContext(state.principal, uow)),
       db: () => (db ??= createDbApi(state.documents())),
     };
@@ -105,10 +124,32 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       if (!services.config.allow_reads_during_maintenance) throw frappeError('SessionStopped', 'Session Stopped', { title: 'Maintenance' });
       if (!readOnly) throw frappeError('InReadOnlyMode', 'The site is in read-only mode for maintenance', { title: 'Read Only' });
     }
-    const auth = await services.authenticate(state.info);
+    if (services.siteRateLimiter) {
+      // Frappe runs the site limiter before the Authorization header is looked at.
+      state.rateLimit = await services.siteRateLimiter.check();
+      for (const [name, value] of Object.entries(services.siteRateLimiter.headers(state.rateLimit))) state.response.setHeader(name, value);
+    }
+    const auth = await services.authenticate(state.info, state.args);
+    state.auth = auth;
     state.principal = auth.principal;
     state.authMethod = auth.method;
     state.apiKey = auth.apiKey;
+    checkCsrf(
+      {
+        info: state.info,
+        args: state.args,
+        sessionToken: auth.session?.data.csrf_token,
+        viaCookie: auth.sessionViaCookie,
+        headerAuthenticated: auth.headerAuthenticated,
+      },
+      services.csrf,
+    );
+    if (auth.sessionExpired) clearLoginCookies(state.response);
+    if (auth.session && auth.method === 'session') {
+      const session = auth.session;
+      if (auth.sessionViaCookie) setSidCookie(state.response, String(state.info.cookies.sid), await services.sessionMaxAge(), state.info.secure);
+      services.touchSession(session).catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
+    }
     for (const hook of services.requestHooks.before) await hook({ request: state.info, user: state.principal.user });
   });
 
@@ -117,6 +158,24 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     if (!state) return;
     // Safety net: a request that ended without reaching `respond` (aborted, errored) keeps nothing.
     await state.uow.finish(false);
+    const durationMs = performance.now() - state.started;
+    if (services.siteRateLimiter && state.rateLimit) {
+      await services.siteRateLimiter.record(durationMs, state.rateLimit).catch(() => undefined);
+    }
+    if (services.logRequest && state.info.path.startsWith('/api/')) {
+      const scheme = state.info.headers.authorization?.split(' ')[0]?.toLowerCase();
+      services.logRequest({
+        path: state.info.path,
+        method: state.info.method,
+        user: state.principal.user,
+        status: reply.statusCode,
+        // A refused request is logged with the method it tried.
+        auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
+        api_key: state.apiKey,
+        ip: state.info.ip,
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+      });
+    }
     for (const hook of services.requestHooks.after) {
       try {
         await hook({ request: state.info, user: state.principal.user, status: reply.statusCode });
@@ -129,6 +188,9 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   app.setErrorHandler(async (error, request, reply) => {
     await request.cortado?.uow.finish(false).catch(() => undefined);
     const frappe = toFrappeError(error);
+    // Frappe deletes the auth cookies on exactly AuthenticationError.
+    if (frappe?.excType === 'AuthenticationError' && request.cortado) clearLoginCookies(request.cortado.response);
+    if (frappe && request.cortado?.auth?.sessionExpired) (frappe.extra as Record<string, unknown>).session_expired = 1;
     if (!frappe) {
       services.logger.error('unhandled error', { path: request.url.split('?')[0], error: (error as Error).stack ?? String(error) });
     }
@@ -152,7 +214,8 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
  * Ends a handler: commits the unit of work for an unsafe verb (GET writes are rolled back, as
  * in Frappe) before the client sees success, then sends the body.
  */
-export async function respond(request: FastifyRequest, reply: FastifyReply, body: unknown, status = 200): Promise<FastifyReply> {
+export async function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): Promise<FastifyReply> {
   await request.cortado.uow.finish(UNSAFE.has(request.method));
-  return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
+  const payload = request.cortado.auth?.sessionExpired && !request.url.startsWith('/api/v2/') ? { ...body, session_expired: 1 } : body;
+  return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(payload));
 }

@@ -6,6 +6,7 @@ import type { MethodContext, MethodDefinition } from '../api/methods/method-regi
 import type { AuthHook } from '../auth/auth-hook.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import type { DbApi } from '../doctype/db-api.ts';
+import type { SqlExecutor } from '../storage/types.ts';
 import type { Doc, DocEvent } from '../doctype/document/document-context.ts';
 
 export interface DocEventContext {
@@ -14,6 +15,8 @@ export interface DocEventContext {
   readonly event: DocEvent;
   /** Permission-checked as the request's user. */
   readonly db: DbApi;
+  /** Raw SQL in the request's transaction (server code, like Frappe's `frappe.db.sql`). */
+  readonly sql: SqlExecutor;
 }
 
 export type DocEventHandler = (doc: Doc, ctx: DocEventContext) => void | Promise<void>;

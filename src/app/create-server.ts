@@ -3,14 +3,18 @@
  * side of serving: listen, and drain in-flight requests on SIGTERM/SIGINT before closing the
  * database.
  */
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerBuiltinMethods } from '../api/methods/builtin-methods.ts';
 import { registerApi } from '../api/register-api.ts';
 import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
-import type { AuthHook } from '../auth/auth-hook.ts';
-import { createAuthenticator } from '../auth/authenticate.ts';
-import { createClientIpResolver } from '../auth/client-ip.ts';
+import { createClientIpResolver, createTrustedPeerCheck } from '../auth/client-ip.ts';
+import { authServicesFor } from './auth-services.ts';
+import { registerAuthMethods } from './auth-methods.ts';
+import { validateIpRulesText } from '../auth/ip-rules.ts';
+import type { Doc } from '../doctype/document/document-context.ts';
+import type { DocEventContext } from './app-definition.ts';
 import type { MethodRegistry } from '../api/methods/method-registry.ts';
 import type { RequestHooks } from '../api/api-services.ts';
 import { openSite, type OpenSiteOptions, type Site } from './site.ts';
@@ -19,20 +23,47 @@ const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? []
 
 /** Built-in methods; they need the site, so they are registered as the site opens. */
 function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
-  return (methods) =>
+  return (methods) => {
     registerBuiltinMethods(methods, {
       generateKeys: (user) => {
         const site = getSite();
         return site.asAdministrator((ctx) => generateUserKeys(ctx, user, apiSecretHashKey(site.config.encryption_key)));
       },
     });
+    registerAuthMethods(methods, () => authServicesFor(getSite()));
+  };
 }
 
-/** Opens a site with the built-in methods registered. */
-export async function openServingSite(path: string, options: Omit<OpenSiteOptions, 'registerBuiltins'> = {}): Promise<Site> {
+/** Document events cortado itself needs: settings caches and sessions follow changes. */
+function coreDocEvents(getSite: () => Site) {
+  return {
+    'System Settings': { on_update: () => authServicesFor(getSite()).settings.invalidate() },
+    User: {
+      validate(doc: Doc) {
+        if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
+      },
+      // A disabled user is logged out everywhere at once. In the request's transaction: on
+      // SQLite a second writer would wait for this one forever.
+      async on_update(doc: Doc, ctx: DocEventContext) {
+        if (Number(doc.enabled) === 0) await ctx.sql.run('DELETE FROM "__Sessions" WHERE "user" = ?', [String(doc.name)]);
+      },
+      async on_trash(doc: Doc, ctx: DocEventContext) {
+        await ctx.sql.run('DELETE FROM "__Sessions" WHERE "user" = ?', [String(doc.name)]);
+      },
+    },
+    'API Key': {
+      validate(doc: Doc) {
+        if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
+      },
+    },
+  };
+}
+
+/** Opens a site with the built-in methods and core document events registered. */
+export async function openServingSite(path: string, options: Omit<OpenSiteOptions, 'registerBuiltins' | 'coreDocEvents'> = {}): Promise<Site> {
   // The built-ins need the site they are registered on; they only run after it has opened.
   const holder: { site?: Site } = {};
-  holder.site = await openSite(path, { ...options, registerBuiltins: builtins(() => holder.site as Site) });
+  holder.site = await openSite(path, { ...options, registerBuiltins: builtins(() => holder.site as Site), coreDocEvents });
   return holder.site;
 }
 
@@ -65,9 +96,10 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     }
   });
   await app.register(formbody);
+  await app.register(cookie);
 
+  const auth = authServicesFor(site);
   const hooks = site.apps.map((a) => a.definition.hooks ?? {});
-  const authHooks: AuthHook[] = hooks.flatMap((h) => asList(h.auth_hooks));
   const requestHooks: RequestHooks = {
     before: hooks.flatMap((h) => asList(h.before_request)),
     after: hooks.flatMap((h) => asList(h.after_request)),
@@ -79,10 +111,22 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     registry: site.registry,
     methods: site.methods,
     requestHooks,
-    authenticate: createAuthenticator({ db: site.storage, apiSecretHashKey: apiSecretHashKey(site.config.encryption_key), hooks: authHooks }),
+    authenticate: auth.authenticate,
     documentContext: (principal, db) => site.documentContext(principal, db),
     clientIp: createClientIpResolver(site.config.trusted_proxies),
+    trustedPeer: createTrustedPeerCheck(site.config.trusted_proxies),
+    csrf: auth.csrf,
+    touchSession: (session) => auth.sessions.touch(session),
+    sessionMaxAge: () => auth.sessions.idleSeconds(),
+    siteRateLimiter: auth.siteRateLimiter,
+    logRequest(entry) {
+      auth.settings.get().then(
+        (settings) => settings.log_api_requests && auth.requestLog.record(entry),
+        () => undefined,
+      );
+    },
   });
+  app.addHook('onClose', async () => auth.close());
   return app;
 }
 

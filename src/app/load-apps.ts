@@ -80,7 +80,12 @@ export async function loadApp(source: string, baseDir: string): Promise<LoadedAp
   } catch (error) {
     throw new AppLoadError(`app "${source}": cannot load ${entry}: ${(error as Error).message}`);
   }
-  const definition = validateDefinition(module.default, source);
+  // An ES module loaded through Node's CommonJS path arrives wrapped once more.
+  let exported = module.default;
+  if (exported && typeof exported === 'object' && !('name' in exported) && 'default' in exported) {
+    exported = (exported as { default: unknown }).default;
+  }
+  const definition = validateDefinition(exported, source);
   let doctypes: DocTypeMeta[];
   try {
     if (typeof definition.doctypes === 'string') {

@@ -2,7 +2,7 @@
  * A site: a folder with `site_config.json` and, when embedded, its SQLite file. Opening a site
  * validates its config, loads its apps and DocTypes and connects the adapters it names.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MethodRegistry } from '../api/methods/method-registry.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -53,13 +53,19 @@ export interface OpenSiteOptions {
   clock?: Clock;
   /** Extra methods registered by the layers above (built-ins). */
   registerBuiltins?: (methods: MethodRegistry) => void;
+  /** cortado's own document events (they run before the apps' handlers). */
+  coreDocEvents?: (getSite: () => Site) => Record<string, Partial<Record<DocEvent, DocEventHandler>>>;
 }
 
-function docEventRunner(apps: readonly LoadedApp[]): (doctype: string, event: DocEvent) => DocEventHandler[] {
+function docEventRunner(
+  apps: readonly LoadedApp[],
+  core: Record<string, Partial<Record<DocEvent, DocEventHandler>>>,
+): (doctype: string, event: DocEvent) => DocEventHandler[] {
   const table = new Map<string, DocEventHandler[]>();
-  for (const app of apps) {
-    for (const [doctype, events] of Object.entries(app.definition.hooks?.doc_events ?? {})) {
-      for (const [event, handlers] of Object.entries(events ?? {})) {
+  for (const events of [core, ...apps.map((app) => app.definition.hooks?.doc_events ?? {})]) {
+    for (const [doctype, perEvent] of Object.entries(events)) {
+      const eventsOfDoctype = perEvent ?? {};
+      for (const [event, handlers] of Object.entries(eventsOfDoctype)) {
         const list = Array.isArray(handlers) ? handlers : [handlers];
         const key = `${doctype}\u0000${event}`;
         table.set(key, [...(table.get(key) ?? []), ...(list.filter((h) => typeof h === 'function') as DocEventHandler[])]);
@@ -86,7 +92,9 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
   const cipher = createSecretBox(config.encryption_key);
   const storage = selectStorage(config, sitePath);
   const cache = selectCache(config);
-  const handlersFor = docEventRunner(apps);
+  // Core events need the site they belong to; they only run once it has opened.
+  const opened: { site?: Site } = {};
+  const handlersFor = docEventRunner(apps, options.coreDocEvents?.(() => opened.site as Site) ?? {});
 
   const documentContext = (principal: Principal, db: RequestDb, ctxOptions: { ignorePermissions?: boolean } = {}): DocumentContext => {
     const ctx: DocumentContext = {
@@ -103,7 +111,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
         const hookDb = createDbApi({ ...ctx, ignorePermissions: false });
         for (const handler of handlers) {
           try {
-            await handler(doc, { user: principal.user, doctype, event, db: hookDb });
+            await handler(doc, { user: principal.user, doctype, event, db: hookDb, sql: db });
           } catch (error) {
             // Apps throw plain errors with an `excType`; callers see Frappe's exception.
             throw asFrappeError(error) ?? error;
@@ -143,6 +151,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
       await Promise.allSettled([storage.close(), cache.close()]);
     },
   };
+  opened.site = site;
   return site;
 }
 
@@ -196,6 +205,9 @@ export async function newSite(path: string, options: NewSiteOptions): Promise<Si
     if (!(await site.storage.ping())) throw new Error(`cannot reach the database${options.dbUrl ? ` at ${redactUrl(options.dbUrl)}` : ''}`);
     await site.migrate(options.progress);
     await bootstrapSite(site, options.adminPassword);
+    // The database holds password hashes: readable by its owner only (-wal/-shm follow it).
+    const dbFile = join(sitePath, SQLITE_FILE);
+    if (existsSync(dbFile)) chmodSync(dbFile, 0o600);
     return site;
   } catch (error) {
     await site?.close().catch(() => undefined);

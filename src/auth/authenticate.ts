@@ -1,16 +1,20 @@
 /**
- * Who is calling, resolved once per request in Frappe's order: the Authorization header
- * (`token` / `Basic` API keys), then every app's `auth_hooks`. A header that authenticates
- * nobody is refused with 401 AuthenticationError.
+ * Who is calling, resolved once per request in Frappe's order: the session (`sid` argument or
+ * cookie), then the Authorization header (`token` / `Basic` API keys; `Bearer` tokens), then
+ * every app's `auth_hooks`. A header that authenticates nobody is refused with 401. The IP
+ * restriction of the resolved user (and of a named key) applies whatever the method.
  */
-import { frappeError, asFrappeError } from '../core/errors.ts';
+import { asFrappeError, frappeError } from '../core/errors.ts';
 import type { RequestInfo } from '../core/request-info.ts';
-import { GUEST, GUEST_PRINCIPAL, type Principal } from '../doctype/principal.ts';
-import { loadPrincipal } from '../doctype/users.ts';
-import type { SqlExecutor } from '../storage/types.ts';
+import { GUEST, GUEST_PRINCIPAL, principalFor, type Principal } from '../doctype/principal.ts';
+import { rolesOf } from '../doctype/users.ts';
+import type { SystemSettings } from '../doctype/system-settings.ts';
+import type { AuthDeps } from './auth-deps.ts';
 import { verifyUserApiKey } from './api-keys.ts';
 import type { AuthHook } from './auth-hook.ts';
+import type { IpRulesPort, LoginAttemptsPort } from './login-collaborators.ts';
 import { parseAuthorization } from './parse-authorization.ts';
+import type { SessionRecord, SessionStore } from './sessions/session-store.ts';
 
 export type AuthMethod = 'guest' | 'session' | 'token' | 'basic' | 'bearer' | 'hook';
 
@@ -19,45 +23,193 @@ export interface AuthResult {
   readonly method: AuthMethod;
   /** The API key id used, never its secret. */
   readonly apiKey?: string;
+  readonly session?: SessionRecord;
+  /** The session came from the `sid` cookie (not a `sid` argument). */
+  readonly sessionViaCookie: boolean;
+  /** A `sid` was sent but names no live session (Frappe answers `session_expired: 1`). */
+  readonly sessionExpired: boolean;
+  /** A valid API key or bearer token was presented (such requests are never CSRF-checked). */
+  readonly headerAuthenticated: boolean;
+  /** OAuth scopes or named-key scopes that restrict the request, when any. */
+  readonly scopes?: readonly string[];
+}
+
+export interface KeyMatch {
+  user: string;
+  keyName?: string;
+  restrictIp?: string | null;
+  scopes?: readonly string[];
 }
 
 export interface AuthenticatorOptions {
-  /** Reads outside the request's transaction: authentication is not a document write. */
-  readonly db: SqlExecutor;
-  readonly apiSecretHashKey: string;
+  readonly deps: AuthDeps;
+  readonly sessions: SessionStore;
   readonly hooks: readonly AuthHook[];
+  readonly attempts?: LoginAttemptsPort;
+  readonly ipRules?: IpRulesPort;
+  /** Named keys of the `API Key` DocType (`ck_…`). */
+  readonly namedKeys?: (key: string, secret: string) => Promise<KeyMatch | undefined>;
+  /** Keys looked up in another DocType (`Frappe-Authorization-Source`). */
+  readonly customSource?: (doctype: string, key: string, secret: string) => Promise<string | undefined>;
+  /** OAuth bearer tokens (filled in by the OAuth provider). */
+  readonly bearer?: (token: string, request: RequestInfo) => Promise<KeyMatch | undefined>;
+  readonly onKeyUsed?: (match: KeyMatch, request: RequestInfo) => void;
 }
 
-export type Authenticator = (request: RequestInfo) => Promise<AuthResult>;
+export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => Promise<AuthResult>;
 
-function refuse(): never {
-  throw frappeError('AuthenticationError', '', { title: 'Not Permitted' });
+interface UserAccess {
+  principal: Principal;
+  restrictIp: string | null;
+  bypass: number | string | null;
+}
+
+function refuse(message = ''): never {
+  throw frappeError('AuthenticationError', message, { title: 'Not Permitted' });
 }
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  return async function authenticate(request) {
-    let result: AuthResult = { principal: GUEST_PRINCIPAL, method: 'guest' };
+  const { deps, sessions } = options;
+
+  async function loadAccess(user: string): Promise<UserAccess | undefined> {
+    if (user === GUEST) return { principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null };
+    const row = await deps.storage.get<{ name: string; enabled: number | string; user_type: string | null; restrict_ip: string | null; bypass_restrict_ip_check_if_2fa_enabled: number | string | null }>(
+      'SELECT "name", "enabled", "user_type", "restrict_ip", "bypass_restrict_ip_check_if_2fa_enabled" FROM "tabUser" WHERE "name" = ?',
+      [user],
+    );
+    if (!row || Number(row.enabled) !== 1) return undefined;
+    const principal = principalFor(row.name, await rolesOf(deps.storage, row.name), row.user_type === 'Website User' ? 'Website User' : 'System User');
+    return { principal, restrictIp: row.restrict_ip, bypass: row.bypass_restrict_ip_check_if_2fa_enabled };
+  }
+
+  function checkIp(access: UserAccess, ip: string, settings: SystemSettings, keyRestriction?: string | null): void {
+    const rules = options.ipRules;
+    if (!rules) return;
+    if (access.restrictIp && !rules.bypassed({ bypass_restrict_ip_check_if_2fa_enabled: access.bypass }, settings) && !rules.allowed(access.restrictIp, ip)) {
+      throw rules.refusal(ip);
+    }
+    if (keyRestriction && !rules.allowed(keyRestriction, ip)) throw rules.refusal(ip);
+  }
+
+  async function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): Promise<void> {
+    const attempts = options.attempts;
+    if (!attempts) return;
+    for (const [kind, id] of [['ip', ip], ['user', `api-key:${key}`]] as const) {
+      const state = await attempts.isLocked(kind, id, settings);
+      if (state.locked) throw attempts.lockedError(state.retryAfter, settings.allow_login_after_fail);
+    }
+  }
+
+  async function recordKeyFailure(key: string, ip: string, settings: SystemSettings): Promise<void> {
+    await options.attempts?.recordFailure('ip', ip, settings);
+    await options.attempts?.recordFailure('user', `api-key:${key}`, settings);
+  }
+
+  return async function authenticate(request, args) {
+    const settings = await deps.settings();
+    let principal: Principal = GUEST_PRINCIPAL;
+    let access: UserAccess | undefined;
+    let method: AuthMethod = 'guest';
+    let session: SessionRecord | undefined;
+    let sessionViaCookie = false;
+    let sessionExpired = false;
+    let apiKey: string | undefined;
+    let headerAuthenticated = false;
+    let keyRestriction: string | null | undefined;
+    let scopes: readonly string[] | undefined;
+
+    // 1. The session: a `sid` argument (removed from the arguments) beats the cookie.
+    const sidArg = typeof args.sid === 'string' ? args.sid : undefined;
+    delete args.sid;
+    const sid = sidArg ?? request.cookies.sid;
+    if (sid && sid !== GUEST) {
+      const resumed = await sessions.resume(sid);
+      if (resumed && 'session' in resumed) {
+        access = await loadAccess(resumed.session.user);
+        if (access) {
+          session = resumed.session;
+          principal = access.principal;
+          method = 'session';
+          sessionViaCookie = sidArg === undefined;
+        } else {
+          await sessions.delete(resumed.session);
+          sessionExpired = true;
+        }
+      } else if (resumed) sessionExpired = true;
+    }
+
+    // 2. The Authorization header.
     const authorization = parseAuthorization(request.headers.authorization);
     if (authorization.kind === 'api-key') {
-      const user = await verifyUserApiKey(options.db, authorization.key, authorization.secret, options.apiSecretHashKey);
-      const principal = user ? await loadPrincipal(options.db, user) : undefined;
-      if (!principal) refuse();
-      result = { principal, method: authorization.scheme, apiKey: authorization.key };
+      await assertKeyNotLocked(authorization.key, request.ip, settings);
+      const source = request.headers['frappe-authorization-source']?.trim();
+      let match: KeyMatch | undefined;
+      if (source && source !== 'User') {
+        const user = options.customSource ? await options.customSource(source, authorization.key, authorization.secret) : undefined;
+        if (!options.customSource) refuse(`Unknown authorization source ${source}`);
+        match = user ? { user } : undefined;
+      } else if (authorization.key.startsWith('ck_') && options.namedKeys) {
+        match = await options.namedKeys(authorization.key, authorization.secret);
+      } else {
+        const user = await verifyUserApiKey(deps.storage, authorization.key, authorization.secret, deps.hashKey);
+        match = user ? { user } : undefined;
+      }
+      const keyAccess = match ? await loadAccess(match.user) : undefined;
+      if (!match || !keyAccess) {
+        await recordKeyFailure(authorization.key, request.ip, settings);
+        refuse();
+      }
+      await options.attempts?.reset('user', `api-key:${authorization.key}`);
+      options.onKeyUsed?.(match, request);
+      headerAuthenticated = true;
+      apiKey = authorization.key;
+      // Frappe: a valid cookie session keeps its user; the key still had to be valid.
+      if (principal.user === GUEST) {
+        principal = keyAccess.principal;
+        access = keyAccess;
+        method = authorization.scheme;
+        keyRestriction = match.restrictIp;
+        scopes = match.scopes;
+      }
+    } else if (authorization.kind === 'bearer') {
+      const match = options.bearer ? await options.bearer(authorization.token, request) : undefined;
+      const bearerAccess = match ? await loadAccess(match.user) : undefined;
+      if (!match || !bearerAccess) {
+        throw frappeError('AuthenticationError', '', {
+          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+        });
+      }
+      headerAuthenticated = true;
+      if (principal.user === GUEST) {
+        principal = bearerAccess.principal;
+        access = bearerAccess;
+        method = 'bearer';
+        scopes = match.scopes;
+      }
     }
+
+    // 3. Apps' auth hooks, on every request.
     for (const hook of options.hooks) {
       let chosen: string | undefined;
       try {
-        await hook({ request, user: result.principal.user, setUser: (name) => void (chosen = name) });
+        await hook({ request, user: principal.user, setUser: (name) => void (chosen = name) });
       } catch (error) {
         throw asFrappeError(error) ?? error;
       }
-      if (chosen !== undefined && chosen !== result.principal.user) {
-        const principal = chosen === GUEST ? GUEST_PRINCIPAL : await loadPrincipal(options.db, chosen);
-        if (!principal) refuse();
-        result = { principal, method: chosen === GUEST ? 'guest' : 'hook' };
+      if (chosen !== undefined && chosen !== principal.user) {
+        const hookAccess = await loadAccess(chosen);
+        if (!hookAccess) refuse();
+        principal = hookAccess.principal;
+        access = hookAccess;
+        method = chosen === GUEST ? 'guest' : 'hook';
+        session = undefined;
       }
     }
-    if (authorization.kind !== 'none' && result.principal.user === GUEST) refuse();
-    return result;
+    if (authorization.kind !== 'none' && principal.user === GUEST) refuse();
+
+    // 4. The IP restriction, for every way of authenticating (Frappe: password login and sessions only).
+    if (access && principal.user !== GUEST) checkIp(access, request.ip, settings, keyRestriction);
+
+    return { principal, method, apiKey, session, sessionViaCookie, sessionExpired, headerAuthenticated, scopes };
   };
 }

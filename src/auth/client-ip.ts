@@ -7,10 +7,16 @@ import ipaddr from 'ipaddr.js';
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-/** Parses an address, unwrapping IPv4-mapped IPv6 (`::ffff:1.2.3.4`). */
+/**
+ * Parses an address, unwrapping IPv4-mapped IPv6 (`::ffff:1.2.3.4`). IPv4 must be a plain
+ * dotted quad: ipaddr.js also takes inet_aton shorthands (`127.1`, `2130706433`,
+ * `0x7f.0.0.1`, `1.2.3` = 1.2.0.3), which are refused here.
+ */
 export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  const trimmed = text.trim();
+  if (!ipaddr.IPv4.isValidFourPartDecimal(trimmed) && !ipaddr.IPv6.isValid(trimmed)) return undefined;
   try {
-    const address = ipaddr.parse(text.trim());
+    const address = ipaddr.parse(trimmed);
     return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()
       ? (address as ipaddr.IPv6).toIPv4Address()
       : address;
@@ -22,6 +28,7 @@ export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
 export function parseRange(text: string): Range {
   const trimmed = text.trim();
   if (trimmed.includes('/')) {
+    if (!parseIp(trimmed.slice(0, trimmed.indexOf('/')))) throw new TypeError(`invalid IP address or CIDR: ${JSON.stringify(text)}`);
     const [address, bits] = ipaddr.parseCIDR(trimmed);
     const unwrapped = parseIp(address.toString());
     if (unwrapped && unwrapped.kind() !== address.kind()) return [unwrapped, Math.max(0, bits - 96)];
@@ -52,5 +59,14 @@ export function createClientIpResolver(trustedProxies: readonly string[]): (sock
     }
     const first = parseIp(hops[0] ?? '');
     return first?.toString() ?? peerText;
+  };
+}
+
+/** Whether a socket peer is one of our trusted proxies (whose X-Forwarded-* headers count). */
+export function createTrustedPeerCheck(trustedProxies: readonly string[]): (socket: string) => boolean {
+  const ranges = trustedProxies.map(parseRange);
+  return (socket) => {
+    const peer = parseIp(socket);
+    return peer !== undefined && inRanges(peer, ranges);
   };
 }

@@ -81,7 +81,8 @@ export function commands(program: Command): void {
       const configPath = join(path, CONFIG_FILE);
       if (!existsSync(configPath)) throw new CliError(`no site at ${path}`);
       const raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-      const looksLikePath = source.startsWith('.') || source.startsWith('/');
+      // A folder that exists is a path even without `./`; anything else is a package name.
+      const looksLikePath = source.startsWith('.') || source.startsWith('/') || existsSync(source);
       const stored = looksLikePath ? resolve(source) : source;
       const app = await loadApp(stored, path);
       const installed = Array.isArray(raw.installed_apps) ? (raw.installed_apps as string[]) : [];

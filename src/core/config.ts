@@ -6,6 +6,11 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const origin = z.string().min(1);
+const flag = () =>
+  z
+    .union([z.boolean(), z.literal(0), z.literal(1)], { error: 'must be true/false or 0/1' })
+    .default(false)
+    .transform(Boolean);
 const cidrList = z.array(z.string().min(1));
 
 export const siteConfigSchema = z
@@ -19,22 +24,27 @@ export const siteConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{43,}$/, 'must be a base64url key of at least 32 bytes (new-site generates one)'),
     installed_apps: z.array(z.string().min(1)).default([]),
-    host_name: z.string().url('must be a URL such as https://erp.example.com').optional(),
-    developer_mode: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform(Boolean),
-    ignore_csrf: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform(Boolean),
+    host_name: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'must be an http(s) URL such as https://erp.example.com')
+      .optional(),
+    developer_mode: flag(),
+    ignore_csrf: flag(),
     allow_cors: z.union([z.literal('*'), origin, z.array(origin)]).optional(),
     allowed_referrers: z.array(origin).default([]),
-    deny_multiple_sessions: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform(Boolean),
+    deny_multiple_sessions: flag(),
     trusted_proxies: cidrList.default(['127.0.0.1/8', '::1/128']),
     rate_limit: z
       .object({ limit: z.number().int().positive(), window: z.number().int().positive() })
       .optional(),
-    maintenance_mode: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform(Boolean),
+    maintenance_mode: flag(),
     allow_reads_during_maintenance: z
       .union([z.boolean(), z.literal(0), z.literal(1)])
       .default(false)
       .transform(Boolean),
     max_file_size: z.number().int().positive().default(25 * 1024 * 1024),
+    /** Beyond Frappe's idle expiry: no session lives longer than this, active or not. */
+    session_lifetime_hours: z.number().positive().max(24 * 366).default(720),
     db_pool_size: z.number().int().positive().max(1000).default(10),
   })
   // Unknown keys are kept: apps read their own keys from the site config, as in Frappe.

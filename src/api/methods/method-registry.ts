@@ -4,13 +4,29 @@
  * dispatches through it.
  */
 import type { DbApi } from '../../doctype/db-api.ts';
-import type { RequestInfo } from '../../core/request-info.ts';
+import type { DocumentContext } from '../../doctype/document/document-context.ts';
+import type { AuthResult } from '../../auth/authenticate.ts';
+import type { RequestInfo, ResponseControl } from '../../core/request-info.ts';
 
 export interface MethodContext {
   readonly user: string;
   readonly roles: ReadonlySet<string>;
   readonly request: RequestInfo;
   readonly db: DbApi;
+  /** The document context behind `db` (for built-ins that work below the DbApi). */
+  readonly documents: DocumentContext;
+  /** Cookies and headers of the response (login sets its cookies here). */
+  readonly response: ResponseControl;
+  /** How the request authenticated (session, key, …). */
+  readonly auth: AuthResult;
+}
+
+/**
+ * Returned by a handler whose answer is the whole response body rather than `message`
+ * (Frappe's login puts `message`, `home_page` and `full_name` side by side).
+ */
+export class FullBody {
+  constructor(readonly body: Record<string, unknown>) {}
 }
 
 export type MethodHandler = (args: Record<string, unknown>, ctx: MethodContext) => unknown;

@@ -5,6 +5,7 @@ import { GUEST } from '../../doctype/principal.ts';
 import type { ApiServices } from '../api-services.ts';
 import { apiVersionOf } from '../error-response.ts';
 import { respond } from '../register-api.ts';
+import { FullBody } from '../methods/method-registry.ts';
 
 /** Never passed to a handler: Frappe strips them so callers cannot skip checks. */
 const RESERVED_ARGS = ['cmd', 'sid', 'csrf_token', 'ignore_permissions', 'flags'];
@@ -32,7 +33,11 @@ export function registerMethodRoutes(app: FastifyInstance, services: ApiServices
       roles: state.principal.roles,
       request: state.info,
       db: state.db(),
+      documents: state.documents(),
+      response: state.response,
+      auth: state.auth ?? { principal: state.principal, method: 'guest', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: false },
     });
+    if (result instanceof FullBody) return respond(request, reply, result.body);
     const key = apiVersionOf(state.info.path) === 'v2' ? 'data' : 'message';
     return respond(request, reply, result === undefined ? {} : { [key]: result });
   }

@@ -101,6 +101,19 @@ describe('SQL shape', () => {
     assert.match(query.sql, /"tabTask"."subject" ilike \? ESCAPE \? AND coalesce\("tabTask"."status", \?\) NOT ilike \? ESCAPE \?/);
   });
 
+  test('PostgreSQL: ungrouped columns beside aggregates are a DataError, not a database error', () => {
+    const pg = (input: Omit<ListQueryInput, 'doctype'>) => buildListQuery({ doctype: 'Task', ...input }, makeContext({ dialect: postgres }));
+    throwsFrappe(() => pg({ fields: ['status', 'count(name) as n'] }), 'DataError', /^status must be in group_by/);
+    throwsFrappe(() => pg({ fields: ['status', 'priority', 'count(*)'], group_by: 'status' }), 'DataError', /^priority/);
+    throwsFrappe(() => pg({ fields: ['status'], group_by: 'status', order_by: 'qty desc' }), 'DataError', /^order_by tabTask.qty/);
+    throwsFrappe(() => pg({ fields: ['qty'], order_by: 'count(name) desc' }), 'DataError', /^qty/);
+    assert.doesNotThrow(() => pg({ fields: ['status', 'count(*) as n'], group_by: 'status', order_by: 'n desc, status' }));
+    assert.doesNotThrow(() => pg({ fields: ['name', 'status', 'items.item_code as c'], group_by: 'name, items.name' }), 'grouped by primary keys');
+    assert.doesNotThrow(() => pg({ fields: ['status as s', 'count(*)'], group_by: 's' }), 'grouped by an alias');
+    // SQLite stays as lenient as MariaDB.
+    assert.doesNotThrow(() => build({ fields: ['status', 'count(name) as n'] }));
+  });
+
   test('columns and keys: Frappe names, unique SQL aliases', () => {
     const query = build({ fields: ['name', 'items.name', 'count(name)', 'status as s', 'items.item_code', 'sum(qty)'] });
     assert.deepEqual(query.columns, ['name', 'name', 'count(name)', 's', 'item_code', 'sum(qty)']);
@@ -197,6 +210,8 @@ describe('results on SQLite', () => {
     assert.deepEqual(await names([['qty', '!=', 5]]), ['t2', 't3', 't4', 't6'], 'NULL qty (t5) not matched');
     assert.deepEqual(await names({ qty: 0 }), ['t3']);
     assert.deepEqual(await names([['qty', '<=', 2]]), ['t2', 't3']);
+    assert.deepEqual(await names([['qty', '<', 2.5]]), ['t2', 't3']);
+    assert.deepEqual(await names([['qty', 'between', ['1.5', '5.5']]]), ['t1', 't2']);
     assert.deepEqual(await names([['amount', '>=', '20']]), ['t1', 't2']);
     assert.deepEqual(await names({ done: 1 }), ['t2', 't3']);
     assert.deepEqual(await names({ done: true }), ['t2', 't3']);

@@ -95,6 +95,46 @@ function outputKeys(items: readonly SelectItem[]): string[] {
   });
 }
 
+/** SQL of an aggregate, as compileAggregate writes it. */
+const AGGREGATE_SQL = /^(COUNT|SUM|AVG|MIN|MAX)\(/;
+
+/** `"t1"."col"` → `"t1"`: the table part of a qualified column. */
+function tableOf(sql: string): string | undefined {
+  const dot = sql.lastIndexOf('."');
+  return dot > 0 && sql.endsWith('"') ? sql.slice(0, dot) : undefined;
+}
+
+/**
+ * PostgreSQL refuses a plain column next to aggregates or GROUP BY unless it is grouped (or its
+ * table's primary key `name` is); MariaDB and SQLite pick any row's value. On PostgreSQL such a
+ * query is a DataError naming the column, not a database error.
+ */
+function assertGroupedForPostgres(
+  items: readonly SelectItem[],
+  groupBy: readonly string[],
+  orderBy: readonly string[],
+  keys: readonly string[],
+  q: (identifier: string) => string,
+): void {
+  const grouped = new Set(groupBy);
+  const dependent = (sql: string): boolean => {
+    if (grouped.has(sql)) return true;
+    const table = tableOf(sql);
+    return table !== undefined && grouped.has(`${table}.${q('name')}`);
+  };
+  for (const item of items) {
+    if (!item.aggregate && !dependent(item.sql)) {
+      throw frappeError('DataError', `${item.name} must be in group_by or inside an aggregate function`);
+    }
+  }
+  const outputs = new Set(keys.map(q));
+  for (const entry of orderBy) {
+    const sql = entry.replace(/ (ASC|DESC)$/, '');
+    if (outputs.has(sql) || AGGREGATE_SQL.test(sql) || dependent(sql)) continue;
+    throw frappeError('DataError', `order_by ${sql.replace(/"/g, '')} must be in group_by or an aggregate`);
+  }
+}
+
 /** Compiles a Frappe list query. Throws FrappeError (DataError / ValidationError, 417) on bad input. */
 export function buildListQuery(input: ListQueryInput, ctx: QueryContext): ListQuery {
   if (typeof input.doctype !== 'string' || input.doctype === '') {
@@ -156,6 +196,11 @@ export function buildListQuery(input: ListQueryInput, ctx: QueryContext): ListQu
     }
   } else {
     orderBy = compileOrderBy(requested, scope, aliases, q);
+  }
+
+  const aggregated = groupBy.length > 0 || items.some((item) => item.aggregate) || orderBy.some((o) => AGGREGATE_SQL.test(o));
+  if (ctx.dialect.name === 'postgres' && aggregated) {
+    assertGroupedForPostgres(items, groupBy, orderBy, keys, q);
   }
 
   // LIMIT

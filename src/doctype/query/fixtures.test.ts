@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import { CHILD_COLUMNS, NO_VALUE_TYPES, STANDARD_COLUMNS, TABLE_TYPES } from '../meta/types.ts';
 import type { DocField, DocTypeMeta, FieldType } from '../meta/types.ts';
 // The compiled SQL is run on the real SQLite adapter; tests may pick an adapter, the code may not.
-// eslint-disable-next-line no-restricted-imports
+ 
 import { SqliteStorage } from '../../storage/sqlite/sqlite-storage.ts';
-import type { ColumnSpec, SqlValue } from '../../storage/types.ts';
+import type { ColumnSpec, SqlValue, Storage } from '../../storage/types.ts';
 import type { QueryContext } from './build-list-query.ts';
 
 type FieldInput = { fieldname: string; fieldtype: FieldType } & Partial<DocField>;
@@ -149,7 +149,7 @@ function columnKind(fieldtype: string): ColumnSpec['kind'] {
   return 'varchar';
 }
 
-export async function createTable(storage: SqliteStorage, meta: DocTypeMeta): Promise<void> {
+export async function createTable(storage: Storage, meta: DocTypeMeta): Promise<void> {
   const columns: ColumnSpec[] = STANDARD_COLUMNS.map((name) => ({
     name,
     kind: name === 'docstatus' || name === 'idx' ? 'int' : 'varchar',
@@ -160,7 +160,7 @@ export async function createTable(storage: SqliteStorage, meta: DocTypeMeta): Pr
   await storage.ensureTable({ name: meta.tableName, columns });
 }
 
-export async function insert(storage: SqliteStorage, meta: DocTypeMeta, row: Record<string, SqlValue>): Promise<void> {
+export async function insert(storage: Storage, meta: DocTypeMeta, row: Record<string, SqlValue>): Promise<void> {
   const q = storage.dialect.quote;
   const full: Record<string, SqlValue> = {
     owner: 'Administrator',
@@ -185,6 +185,12 @@ export async function insert(storage: SqliteStorage, meta: DocTypeMeta, row: Rec
  */
 export async function seed(): Promise<SqliteStorage> {
   const storage = new SqliteStorage({ path: ':memory:' });
+  await seedInto(storage);
+  return storage;
+}
+
+/** Creates the fixture tables in `storage` and inserts the rows described at `seed`. */
+export async function seedInto(storage: Storage): Promise<void> {
   for (const meta of ALL_METAS) if (!meta.issingle) await createTable(storage, meta);
   const tasks: Record<string, SqlValue>[] = [
     { name: 't1', subject: 'Write spec', status: 'Open', priority: 'High', due_date: '2024-05-15', reminder_at: '2024-05-15 09:00:00.000000', start_time: '09:00:00', qty: 5, amount: 100.5, rating: 0.8, done: 0, assigned_to: 'm1', secret: 's1', creation: '2024-05-10 08:00:00.000000', modified: '2024-05-14 12:00:00.000000', idx: 1 },
@@ -209,7 +215,6 @@ export async function seed(): Promise<SqliteStorage> {
   await insert(storage, Order, { name: 'so2', customer: 'Globex', idx: 2 });
   await insert(storage, OrderLine, { name: 'l1', parent: 'so1', parenttype: 'Sales Order', parentfield: 'lines', idx: 1, product: 'P', qty: 1 });
   await insert(storage, OrderLine, { name: 'l2', parent: 'so1', parenttype: 'Sales Order', parentfield: 'extra_lines', idx: 1, product: 'Q', qty: 2 });
-  return storage;
 }
 
 // Registered only when this file is the test file run, not when another test imports it.

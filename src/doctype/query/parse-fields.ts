@@ -232,9 +232,13 @@ export interface ResolvedColumn {
   nullable: boolean;
   /** False when `readableFields` hides it (permlevel). */
   readable: boolean;
+  /** Stored as an integer (Int, Check, Duration, docstatus, idx). */
+  integer: boolean;
 }
 
 const NOT_NULL_NUMERIC: ReadonlySet<string> = new Set(['Check', 'Int', 'Float', 'Currency', 'Percent']);
+/** Field types stored in integer columns (src/doctype/schema.ts). */
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['Check', 'Int', 'Duration']);
 
 function kindOfField(field: DocField): ValueKind {
   switch (field.fieldtype) {
@@ -263,6 +267,7 @@ interface ColumnInfo {
   kind: ValueKind;
   nullable: boolean;
   standard: boolean;
+  integer?: boolean;
 }
 
 const valueFieldCache = new WeakMap<DocTypeMeta, Map<string, DocField>>();
@@ -290,7 +295,7 @@ export function columnInfo(meta: DocTypeMeta, column: string): ColumnInfo | unde
         return { field: undefined, kind: 'datetime', nullable: false, standard: true };
       case 'docstatus':
       case 'idx':
-        return { field: undefined, kind: 'number', nullable: false, standard: true };
+        return { field: undefined, kind: 'number', nullable: false, standard: true, integer: true };
       default:
         return { field: undefined, kind: 'text', nullable: true, standard: true };
     }
@@ -300,7 +305,13 @@ export function columnInfo(meta: DocTypeMeta, column: string): ColumnInfo | unde
   }
   const field = valueFieldsOf(meta).get(column);
   if (!field) return undefined;
-  return { field, kind: kindOfField(field), nullable: !NOT_NULL_NUMERIC.has(field.fieldtype), standard: false };
+  return {
+    field,
+    kind: kindOfField(field),
+    nullable: !NOT_NULL_NUMERIC.has(field.fieldtype),
+    standard: false,
+    integer: INTEGER_TYPES.has(field.fieldtype),
+  };
 }
 
 /** Every column of a DocType's table, in Frappe's order: standard, child, then value fields. */
@@ -474,6 +485,7 @@ export class QueryScope {
       kind: info.kind,
       nullable: info.nullable,
       readable: this.isReadable(table.meta, column),
+      integer: info.integer === true,
     };
   }
 

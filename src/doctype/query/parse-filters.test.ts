@@ -146,6 +146,15 @@ test('name, creation, modified and numeric columns are never wrapped', () => {
     joins: { sql: '', params: [] },
   });
   assert.equal(compile({ field: 'qty', operator: 'like', value: '1%' })?.sql, 'CAST("tabTask"."qty" AS TEXT) like ? ESCAPE ?');
+  // Fractions against integer columns are cast, so PostgreSQL does not read them as integers.
+  assert.equal(compile({ field: 'qty', operator: '>', value: 1.5 })?.sql, '"tabTask"."qty" > CAST(? AS DOUBLE PRECISION)');
+  assert.equal(compile({ field: 'qty', operator: '>', value: 2 })?.sql, '"tabTask"."qty" > ?');
+  assert.equal(compile({ field: 'amount', operator: '>', value: 1.5 })?.sql, '"tabTask"."amount" > ?');
+  assert.equal(compile({ field: 'idx', operator: 'in', value: [1, '2.5'] })?.sql, '"tabTask"."idx" IN (?, CAST(? AS DOUBLE PRECISION))');
+  assert.equal(
+    compile({ field: 'qty', operator: 'between', value: [0.5, 3] })?.sql,
+    '"tabTask"."qty" BETWEEN CAST(? AS DOUBLE PRECISION) AND ?',
+  );
 });
 
 test('date, datetime and time values are normalised and fall back to Frappe\'s minimum', () => {

@@ -251,6 +251,14 @@ function likePattern(value: unknown, column: string): string {
 // ---------------------------------------------------------------------------------------------
 // Conditions
 
+/**
+ * The placeholder of a value. A fractional (or huge) number compared with an integer column is cast, or
+ * PostgreSQL would try to read the parameter as an integer (`qty > 1.5` must not fail).
+ */
+function placeholder(column: ResolvedColumn, value: SqlValue): string {
+  return column.integer && typeof value === 'number' && !Number.isSafeInteger(value) ? 'CAST(? AS DOUBLE PRECISION)' : '?';
+}
+
 function lhs(column: ResolvedColumn, canBeNull: boolean, params: SqlValue[]): string {
   if (!canBeNull || !column.nullable) return column.sql;
   params.push(fallbackOf(column.kind));
@@ -315,7 +323,8 @@ export function compileCondition(condition: RawCondition, scope: QueryScope, opt
       if (values.length === 0) values.push(fallbackOf(column.kind));
       const left = lhs(column, canBeNull, params);
       params.push(...values);
-      return { sql: `${left} ${op === 'in' ? 'IN' : 'NOT IN'} (${values.map(() => '?').join(', ')})`, params };
+      const list = values.map((v) => placeholder(column, v)).join(', ');
+      return { sql: `${left} ${op === 'in' ? 'IN' : 'NOT IN'} (${list})`, params };
     }
 
     case 'is': {
@@ -356,7 +365,7 @@ export function compileCondition(condition: RawCondition, scope: QueryScope, opt
       const to = coerceValue(column, bounds[1]);
       const left = lhs(column, true, params);
       params.push(from, to);
-      return { sql: `${left} BETWEEN ? AND ?`, params };
+      return { sql: `${left} BETWEEN ${placeholder(column, from)} AND ${placeholder(column, to)}`, params };
     }
 
     case 'like':
@@ -377,7 +386,7 @@ export function compileCondition(condition: RawCondition, scope: QueryScope, opt
       const left = lhs(column, canBeNull, params);
       params.push(coerced);
       const sqlOp = op === '!=' ? '<>' : op;
-      return { sql: `${left} ${sqlOp} ?`, params };
+      return { sql: `${left} ${sqlOp} ${placeholder(column, coerced)}`, params };
     }
   }
 }

@@ -4,9 +4,10 @@
  * which in WAL mode see only committed data and never wait for the writer.
  */
 import Database from 'better-sqlite3';
-import { Mutex } from '../mutex.ts';
+import { Mutex, MutexTimeout } from '../mutex.ts';
 import {
   quoteIdentifier,
+  StorageUnavailable,
   UniqueViolation,
   type ColumnInfo,
   type ColumnSpec,
@@ -157,6 +158,11 @@ class SqliteTransaction implements Transaction {
 export interface SqliteStorageOptions {
   /** Path of the database file, or `:memory:` (one connection; reads wait for the writer). */
   path: string;
+  /**
+   * How long a write waits for the single writer before failing with StorageUnavailable (503)
+   * instead of hanging (default 15 s).
+   */
+  lockTimeoutMs?: number;
 }
 
 export class SqliteStorage implements Storage {
@@ -165,9 +171,11 @@ export class SqliteStorage implements Storage {
   readonly #reader: Connection;
   readonly #lock = new Mutex();
   readonly #memory: boolean;
+  readonly #lockTimeoutMs: number;
 
   constructor(options: SqliteStorageOptions) {
     this.#memory = options.path === ':memory:';
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 15_000;
     const writer = new Database(options.path);
     writer.pragma('journal_mode = WAL');
     writer.pragma('synchronous = NORMAL');
@@ -183,9 +191,18 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  async #acquire(): Promise<() => void> {
+    try {
+      return await this.#lock.acquire(this.#lockTimeoutMs);
+    } catch (error) {
+      if (error instanceof MutexTimeout) throw new StorageUnavailable('the database is busy: no write lock within the time limit');
+      throw error;
+    }
+  }
+
   async #read<T>(fn: (connection: Connection) => T): Promise<T> {
     if (!this.#memory) return attempt(() => fn(this.#reader));
-    const release = await this.#lock.acquire();
+    const release = await this.#acquire();
     try {
       return await attempt(() => fn(this.#reader));
     } finally {
@@ -208,7 +225,7 @@ export class SqliteStorage implements Storage {
   }
 
   async #autocommit<T>(fn: (connection: Connection) => T): Promise<T> {
-    const release = await this.#lock.acquire();
+    const release = await this.#acquire();
     try {
       return await attempt(() => fn(this.#writer));
     } finally {
@@ -217,7 +234,7 @@ export class SqliteStorage implements Storage {
   }
 
   async begin(): Promise<Transaction> {
-    const release = await this.#lock.acquire();
+    const release = await this.#acquire();
     try {
       this.#writer.db.exec('BEGIN IMMEDIATE');
     } catch (error) {
@@ -299,7 +316,7 @@ export class SqliteStorage implements Storage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Wait for any open transaction to end before closing.
+    // Wait for any open transaction to end before closing, however long it takes.
     const release = await this.#lock.acquire();
     try {
       if (this.#reader !== this.#writer) this.#reader.db.close();

@@ -1,0 +1,173 @@
+/**
+ * Whitelisted methods that need the site's authentication services: login, logout, and the
+ * session management cortado adds (list and revoke one's sessions; end a user's sessions).
+ */
+import { FullBody, type MethodContext, type MethodRegistry } from '../api/methods/method-registry.ts';
+import { clearLoginCookies, setLoginCookies } from '../auth/sessions/session-cookies.ts';
+import { frappeError } from '../core/errors.ts';
+import { GUEST } from '../doctype/principal.ts';
+import type { AuthServices } from './auth-services.ts';
+import { createNamedApiKey, revokeNamedApiKey, rotateNamedApiKey } from '../auth/named-api-keys.ts';
+
+function requireUser(ctx: MethodContext): void {
+  if (ctx.user === GUEST) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
+}
+
+export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthServices): void {
+  methods.register(
+    'login',
+    {
+      allowGuest: true,
+      async handler(args, ctx) {
+        const outcome = await auth().login.login(args, ctx.request);
+        if (outcome.session) {
+          const { sid, maxAge, principal, user, record } = outcome.session;
+          setLoginCookies(
+            ctx.response,
+            {
+              sid,
+              maxAge,
+              user: user.name,
+              fullName: String(record.data.full_name ?? user.name),
+              systemUser: principal.userType === 'System User',
+              userImage: user.user_image,
+              language: user.language,
+            },
+            ctx.request.secure,
+          );
+        }
+        return new FullBody(outcome.body);
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'logout',
+    {
+      allowGuest: true,
+      async handler(_args, ctx) {
+        const services = auth();
+        const session = ctx.auth.session;
+        if (session) {
+          for (const hook of services.hooks.onLogout) await hook({ user: session.user, request: ctx.request });
+          await services.sessions.delete(session);
+        }
+        clearLoginCookies(ctx.response);
+        return undefined;
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.sessions.list',
+    {
+      async handler(_args, ctx) {
+        requireUser(ctx);
+        const services = auth();
+        const current = ctx.auth.session?.sidHash;
+        return (await services.sessions.listForUser(ctx.user)).map((s) => ({
+          id: services.sessions.publicId(s),
+          device: s.device,
+          ip: s.ip,
+          user_agent: s.userAgent,
+          created: s.created,
+          last_active: s.lastActive,
+          current: s.sidHash === current,
+        }));
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.sessions.revoke',
+    {
+      methods: ['POST'],
+      params: ['id'],
+      async handler(args, ctx) {
+        requireUser(ctx);
+        const services = auth();
+        const target = (await services.sessions.listForUser(ctx.user)).find((s) => services.sessions.publicId(s) === args.id);
+        if (!target) throw frappeError('DoesNotExistError', 'Session not found');
+        await services.sessions.delete(target);
+        return 'ok';
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.sessions.revoke_others',
+    {
+      methods: ['POST'],
+      async handler(_args, ctx) {
+        requireUser(ctx);
+        return auth().sessions.deleteForUser(ctx.user, ctx.auth.session?.sidHash);
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.sessions.end_all_for_user',
+    {
+      methods: ['POST'],
+      params: ['user'],
+      async handler(args, ctx) {
+        if (!ctx.roles.has('System Manager') && !ctx.roles.has('Administrator')) throw frappeError('PermissionError', 'Not permitted');
+        if (typeof args.user !== 'string' || !args.user) throw frappeError('ValidationError', 'user is required');
+        return auth().sessions.deleteForUser(args.user);
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.api_keys.create',
+    {
+      methods: ['POST'],
+      params: ['label', 'user', 'expires_on', 'scopes', 'restrict_ip'],
+      async handler(args, ctx) {
+        requireUser(ctx);
+        const text = (key: string) => (typeof args[key] === 'string' && args[key] !== '' ? (args[key] as string) : undefined);
+        return createNamedApiKey(
+          ctx.documents,
+          { label: String(args.label ?? ''), user: text('user'), expires_on: text('expires_on'), scopes: text('scopes'), restrict_ip: text('restrict_ip') },
+          auth().deps.hashKey,
+        );
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.api_keys.rotate',
+    {
+      methods: ['POST'],
+      params: ['name', 'grace_seconds'],
+      async handler(args, ctx) {
+        requireUser(ctx);
+        const grace = args.grace_seconds === undefined || args.grace_seconds === '' ? 0 : Number(args.grace_seconds);
+        if (!Number.isInteger(grace) || grace < 0) throw frappeError('ValidationError', 'grace_seconds must be a whole number of seconds');
+        return rotateNamedApiKey(ctx.documents, String(args.name ?? ''), auth().deps.hashKey, grace);
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.api_keys.revoke',
+    {
+      methods: ['POST'],
+      params: ['name'],
+      async handler(args, ctx) {
+        requireUser(ctx);
+        await revokeNamedApiKey(ctx.documents, String(args.name ?? ''));
+        return 'ok';
+      },
+    },
+    'frappe',
+  );
+}

@@ -1,0 +1,145 @@
+/**
+ * The authentication services of a site, built once: settings reader, sessions, login, the
+ * request authenticator and the CSRF policy, wired to the site's storage, cache and apps.
+ */
+import { apiSecretHashKey } from '../auth/api-keys.ts';
+import type { AuthDeps } from '../auth/auth-deps.ts';
+import type { AuthHook } from '../auth/auth-hook.ts';
+import { createAuthenticator, type Authenticator } from '../auth/authenticate.ts';
+import { createCsrfPolicy, type CsrfPolicy } from '../auth/csrf.ts';
+import type { LoginCollaborators } from '../auth/login-collaborators.ts';
+import { createLoginService, type LoginService } from '../auth/login.ts';
+import { createSessionStore, type SessionStore } from '../auth/sessions/session-store.ts';
+import { confirmTwoFactor, pendingTwoFactorUser, startTwoFactor, twoFactorApplies } from '../auth/two-factor.ts';
+import { setUserPassword } from '../doctype/document/password-fields.ts';
+import { SystemSettingsReader } from '../doctype/system-settings.ts';
+import { ipAllowed, ipRefusal, parseIpRules, type IpRules } from '../auth/ip-rules.ts';
+import { createLoginAttempts, lockedError } from '../auth/login-attempts.ts';
+import type { IpRulesPort } from '../auth/login-collaborators.ts';
+import { createSiteRateLimiter, type SiteRateLimiter } from '../auth/rate-limit.ts';
+import { createActivityLog } from '../auth/activity-log.ts';
+import { createRequestLog, type RequestLog } from '../auth/request-log.ts';
+import { createLastUsedRecorder, verifyNamedApiKey } from '../auth/named-api-keys.ts';
+import { verifyCustomSourceKey } from '../auth/custom-key-source.ts';
+import type { Site } from './site.ts';
+
+export interface AuthServices {
+  readonly deps: AuthDeps;
+  readonly settings: SystemSettingsReader;
+  readonly sessions: SessionStore;
+  readonly login: LoginService;
+  readonly authenticate: Authenticator;
+  readonly csrf: CsrfPolicy;
+  readonly hooks: LoginCollaborators['hooks'];
+  readonly siteRateLimiter: SiteRateLimiter | undefined;
+  readonly activity: ReturnType<typeof createActivityLog>;
+  readonly requestLog: RequestLog;
+  /** Writes what is still buffered (request log, key usage) and stops the timers. */
+  close(): Promise<void>;
+}
+
+/** IP allowlists, parsed once per distinct value; a stored value that no longer parses admits nobody. */
+function createIpRulesPort(developerMode: boolean): IpRulesPort {
+  const parsed = new Map<string, IpRules | null>();
+  const rulesOf = (text: string) => {
+    if (!parsed.has(text)) {
+      let rules: IpRules | null;
+      try {
+        rules = parseIpRules(text);
+      } catch {
+        rules = null;
+      }
+      if (parsed.size > 10_000) parsed.clear();
+      parsed.set(text, rules);
+    }
+    return parsed.get(text) ?? null;
+  };
+  return {
+    allowed(restrictIp, ip) {
+      const rules = rulesOf(restrictIp);
+      return rules !== null && ipAllowed(rules, ip);
+    },
+    bypassed(user, settings) {
+      return settings.bypass_restrict_ip_check_if_2fa_enabled || (settings.enable_two_factor_auth && Number(user.bypass_restrict_ip_check_if_2fa_enabled) === 1);
+    },
+    refusal: (ip) => ipRefusal(ip, { developerMode }),
+  };
+}
+
+const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+const bySite = new WeakMap<Site, AuthServices>();
+
+/** The site's authentication services (built on first use, then shared). */
+export function authServicesFor(site: Site): AuthServices {
+  const existing = bySite.get(site);
+  if (existing) return existing;
+  const settings = new SystemSettingsReader(site.storage, site.registry, () => site.clock.now().getTime());
+  const deps: AuthDeps = {
+    storage: site.storage,
+    cache: site.cache,
+    clock: site.clock,
+    logger: site.logger,
+    config: site.config,
+    registry: site.registry,
+    hashKey: apiSecretHashKey(site.config.encryption_key),
+    settings: () => settings.get(),
+  };
+  const appHooks = site.apps.map((a) => a.definition.hooks ?? {});
+  const hooks: LoginCollaborators['hooks'] = {
+    beforeLogin: [],
+    onLogin: appHooks.flatMap((h) => asList(h.on_login)),
+    onSessionCreation: appHooks.flatMap((h) => asList(h.on_session_creation)),
+    onLogout: appHooks.flatMap((h) => asList(h.on_logout)),
+  };
+  const twoFactorDeps = { cache: site.cache, storage: site.storage, cipher: site.cipher, now: () => site.clock.now().getTime() };
+  const sessions = createSessionStore(deps);
+  const counters = createLoginAttempts(site.cache);
+  const attempts = { ...counters, lockedError };
+  const ipRules = createIpRulesPort(site.config.developer_mode);
+  const logError = (what: string) => (error: unknown) => site.logger.error(what, { error: String(error) });
+  const activity = createActivityLog(site.storage, site.clock, { onError: logError('activity log write failed') });
+  const requestLog = createRequestLog(site.storage, site.clock, { onError: logError('API request log write failed') });
+  const lastUsed = createLastUsedRecorder(site.storage, site.clock);
+  const login = createLoginService(deps, sessions, {
+    hooks,
+    attempts,
+    activity,
+    ipRules,
+    twoFactor: {
+      applies: (user, roles, s, ipMatches) => twoFactorApplies(site.storage, user, roles, s, ipMatches),
+      start: (user, s) => startTwoFactor(twoFactorDeps, { user, settings: s }),
+      pendingUser: (tmpId) => pendingTwoFactorUser(site.cache, tmpId),
+      confirm: (tmpId, otp) => confirmTwoFactor(twoFactorDeps, tmpId, otp),
+    },
+    rehash: (user, password) => setUserPassword(site.storage, user, password),
+  });
+  const authHooks: AuthHook[] = appHooks.flatMap((h) => asList(h.auth_hooks));
+  const services: AuthServices = {
+    deps,
+    settings,
+    sessions,
+    login,
+    authenticate: createAuthenticator({
+      deps,
+      sessions,
+      hooks: authHooks,
+      attempts,
+      ipRules,
+      namedKeys: (key, secret) => verifyNamedApiKey(site.storage, key, secret, deps.hashKey, site.clock.now()),
+      customSource: (doctype, key, secret) => verifyCustomSourceKey(site.storage, site.registry, doctype, key, secret, site.cipher),
+      onKeyUsed: (match, request) => {
+        if (match.keyName) lastUsed.touch(match.keyName, request.ip);
+      },
+    }),
+    csrf: createCsrfPolicy(site.config),
+    hooks,
+    siteRateLimiter: createSiteRateLimiter(site.cache, site.config.rate_limit, () => site.clock.now().getTime()),
+    activity,
+    requestLog,
+    async close() {
+      await Promise.allSettled([requestLog.close(), lastUsed.close()]);
+    },
+  };
+  bySite.set(site, services);
+  return services;
+}

@@ -1,0 +1,322 @@
+/** The batched API Request Log writer on a real site (SQLite, and PostgreSQL when configured). */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { formatDatetime, type Clock } from '../core/clock.ts';
+import { StorageUnavailable, type Storage } from '../storage/types.ts';
+import { rejectsWith, runAs } from '../../test/helpers/run-as.ts';
+import { createTestSite, forEachDatabase, type TestSite } from '../../test/helpers/test-site.ts';
+import { API_REQUEST_LOG_TABLE, createRequestLog, MAX_PATH_LENGTH, type ApiRequestLogEntry } from './request-log.ts';
+
+const SYSTEM_MANAGER = 'sysman@example.com';
+const PLAIN_USER = 'plain@example.com';
+const DAY_MS = 86_400_000;
+
+type Row = Record<string, unknown>;
+
+/** A clock the test moves. */
+function testClock(start = Date.UTC(2025, 5, 1, 12, 0, 0, 0)): Clock & { set(ms: number): void } {
+  let now = start;
+  return { now: () => new Date(now), set: (ms) => (now = ms) };
+}
+
+function entry(overrides: Partial<ApiRequestLogEntry> = {}): ApiRequestLogEntry {
+  return {
+    path: '/api/resource/ToDo',
+    method: 'GET',
+    user: 'Administrator',
+    status: 200,
+    auth_method: 'session',
+    ip: '127.0.0.1',
+    duration_ms: 1.5,
+    ...overrides,
+  };
+}
+
+/** The storage, with `transaction`/`begin` calls counted and selected methods replaced. */
+function instrumented(storage: Storage, replace: Partial<Record<keyof Storage, unknown>> = {}) {
+  const counts = { transactions: 0 };
+  const proxy = new Proxy(storage, {
+    get(target, property) {
+      if (Object.hasOwn(replace, property)) return replace[property as keyof Storage];
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property === 'transaction' || property === 'begin') {
+        return (...args: unknown[]) => {
+          counts.transactions += 1;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return value.bind(target);
+    },
+  });
+  return { storage: proxy, counts };
+}
+
+async function rowsWhere(storage: Storage, where: string, params: (string | number)[] = []): Promise<Row[]> {
+  return storage.all(`SELECT * FROM "${API_REQUEST_LOG_TABLE}" WHERE ${where}`, params);
+}
+
+async function count(storage: Storage, where: string, params: (string | number)[] = []): Promise<number> {
+  const row = await storage.get<{ n: number | string }>(
+    `SELECT COUNT(*) AS "n" FROM "${API_REQUEST_LOG_TABLE}" WHERE ${where}`,
+    params,
+  );
+  return Number(row?.n ?? 0);
+}
+
+forEachDatabase('API Request Log', (db) => {
+  let t: TestSite;
+
+  before(async () => {
+    t = await createTestSite({ db });
+    await runAs(t.site, 'Administrator', async (api) => {
+      await api.insert({ doctype: 'User', email: SYSTEM_MANAGER, first_name: 'Sys', roles: [{ role: 'System Manager' }] });
+      await api.insert({ doctype: 'User', email: PLAIN_USER, first_name: 'Plain', roles: [] });
+    });
+  });
+  after(async () => t.cleanup());
+
+  test('a recorded request lands with every column once flushed', async () => {
+    const clock = testClock();
+    const log = createRequestLog(t.site.storage, clock);
+    log.record(entry({
+      path: '/api/method/frappe.auth.get_logged_user',
+      method: 'POST',
+      user: SYSTEM_MANAGER,
+      status: 403,
+      auth_method: 'token',
+      api_key: 'key-id-1234',
+      ip: '2001:db8::1',
+      duration_ms: 12.25,
+    }));
+    assert.equal(log.stats().pending, 1);
+    assert.equal(await count(t.site.storage, '"api_key" = ?', ['key-id-1234']), 0, 'record() writes nothing by itself');
+    assert.equal(await log.flush(), 1);
+    await log.close();
+    const rows = await rowsWhere(t.site.storage, '"api_key" = ?', ['key-id-1234']);
+    assert.equal(rows.length, 1);
+    const row = rows[0]!;
+    assert.match(String(row.name), /^[0-9a-f]{10}$/);
+    assert.equal(row.owner, 'Administrator');
+    assert.equal(row.modified_by, 'Administrator');
+    assert.equal(row.creation, '2025-06-01 12:00:00.000000');
+    assert.equal(row.modified, row.creation);
+    assert.equal(Number(row.docstatus), 0);
+    assert.equal(row.path, '/api/method/frappe.auth.get_logged_user');
+    assert.equal(row.method, 'POST');
+    assert.equal(row.user, SYSTEM_MANAGER);
+    assert.equal(Number(row.status), 403);
+    assert.equal(row.auth_method, 'token');
+    assert.equal(row.ip, '2001:db8::1');
+    assert.equal(Number(row.duration_ms), 12.25);
+    assert.deepEqual(log.stats(), { pending: 0, written: 1, dropped: 0 });
+  });
+
+  test('1,000 records are written in two transactions of multi-row INSERTs', async () => {
+    const { storage, counts } = instrumented(t.site.storage);
+    const log = createRequestLog(storage, testClock(), { flushIntervalMs: 60_000 });
+    for (let i = 0; i < 1000; i += 1) log.record(entry({ path: `/api/resource/Batch/${i}`, ip: 'batch' }));
+    assert.equal(await log.flush(), 1000);
+    assert.equal(counts.transactions, 2);
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['batch']), 1000);
+    const distinct = await t.site.storage.get<{ n: number | string }>(
+      `SELECT COUNT(DISTINCT "path") AS "n" FROM "${API_REQUEST_LOG_TABLE}" WHERE "ip" = ?`,
+      ['batch'],
+    );
+    assert.equal(Number(distinct?.n), 1000);
+    assert.equal(await log.flush(), 0, 'nothing left to write');
+    await log.close();
+  });
+
+  test('the timer writes on its own; close() flushes what is left and later records are dropped', async () => {
+    const timed = createRequestLog(t.site.storage, testClock(), { flushIntervalMs: 10 });
+    timed.record(entry({ ip: 'timer' }));
+    for (let i = 0; i < 100 && (await count(t.site.storage, '"ip" = ?', ['timer'])) === 0; i += 1) await sleep(10);
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['timer']), 1);
+    await timed.close();
+
+    const log = createRequestLog(t.site.storage, testClock(), { flushIntervalMs: 60_000 });
+    for (let i = 0; i < 3; i += 1) log.record(entry({ ip: 'close' }));
+    await log.close();
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['close']), 3);
+    log.record(entry({ ip: 'close' }));
+    await log.close();
+    assert.equal(await log.flush(), 0);
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['close']), 3);
+    assert.deepEqual(log.stats(), { pending: 0, written: 3, dropped: 1 });
+  });
+
+  test('a query string is never stored; long paths and hostile values are clipped, not fatal', async () => {
+    const errors: unknown[] = [];
+    const log = createRequestLog(t.site.storage, testClock(), { onError: (e) => errors.push(e) });
+    log.record(entry({ path: '/api/resource/ToDo?sid=secret-session-id&fields=["*"]', ip: 'query' }));
+    log.record(entry({ path: '/api/method/login#frag?sid=secret-session-id', ip: 'query' }));
+    log.record(entry({ path: `/api/resource/${'p'.repeat(3000)}?sid=secret-session-id`, ip: 'query' }));
+    log.record(entry({
+      path: '/api/x\u0000y', user: `u\u0000${'🙂'.repeat(500)}`, method: 'G'.repeat(500), ip: 'query',
+      status: Number.NaN, duration_ms: Number.POSITIVE_INFINITY,
+    }));
+    assert.equal(await log.flush(), 4);
+    await log.close();
+    assert.deepEqual(errors, []);
+    const rows = await rowsWhere(t.site.storage, '"ip" = ?', ['query']);
+    assert.equal(rows.length, 4);
+    for (const row of rows) {
+      assert.ok(!String(row.path).includes('?'));
+      assert.ok(!JSON.stringify(row).includes('secret-session-id'));
+      assert.ok(String(row.path).length <= MAX_PATH_LENGTH);
+      assert.ok(String(row.user).length <= 140);
+      assert.ok(String(row.method).length <= 140);
+    }
+    const paths = rows.map((r) => String(r.path)).sort();
+    assert.ok(paths.includes('/api/resource/ToDo'));
+    assert.ok(paths.includes('/api/method/login'));
+    assert.ok(paths.includes('/api/x\uFFFDy'));
+    assert.ok(paths.some((p) => p.length === MAX_PATH_LENGTH));
+    const hostile = rows.find((r) => r.path === '/api/x\uFFFDy')!;
+    assert.equal(hostile.status, null);
+    assert.equal(hostile.duration_ms, null);
+  });
+
+  test('a failing storage never makes record() throw or crash; errors go to onError', async () => {
+    // A storage that rejects everything.
+    const failing = instrumented(t.site.storage, {
+      transaction: () => Promise.reject(new Error('disk on fire')),
+      begin: () => Promise.reject(new Error('disk on fire')),
+    }).storage;
+    const errors: unknown[] = [];
+    const log = createRequestLog(failing, testClock(), { flushIntervalMs: 5, onError: (e) => errors.push(e) });
+    assert.doesNotThrow(() => log.record(entry({ ip: 'failing' })));
+    for (let i = 0; i < 100 && errors.length === 0; i += 1) await sleep(5);
+    assert.ok(errors.length >= 1);
+    assert.match(String(errors[0]), /disk on fire/);
+    assert.equal(await log.flush(), 0);
+    assert.equal(log.stats().dropped, 1);
+    await log.close();
+
+    // A sink that throws, a storage that throws synchronously, a malformed entry: still nothing escapes.
+    const throwing = instrumented(t.site.storage, {
+      transaction: () => { throw new Error('sync failure'); },
+    }).storage;
+    const quiet = createRequestLog(throwing, testClock(), { onError: () => { throw new Error('sink broken'); } });
+    assert.doesNotThrow(() => quiet.record(null as unknown as ApiRequestLogEntry));
+    assert.doesNotThrow(() => quiet.record(entry()));
+    assert.equal(await quiet.flush(), 0);
+    await quiet.close();
+
+    // A closed storage (the site reopened; the old storage is closed).
+    const closedStorage = t.site.storage;
+    await t.reopen();
+    const closedErrors: unknown[] = [];
+    const closedLog = createRequestLog(closedStorage, testClock(), { flushIntervalMs: 5, onError: (e) => closedErrors.push(e) });
+    assert.doesNotThrow(() => closedLog.record(entry({ ip: 'closed' })));
+    for (let i = 0; i < 100 && closedErrors.length === 0; i += 1) await sleep(5);
+    assert.ok(closedErrors.length >= 1);
+    await closedLog.close();
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['closed']), 0);
+  });
+
+  test('an unreachable database keeps the rows for the next flush', async () => {
+    let down = true;
+    const flaky = instrumented(t.site.storage, {
+      transaction: (fn: Parameters<Storage['transaction']>[0]) =>
+        down ? Promise.reject(new StorageUnavailable('PostgreSQL unavailable: test')) : t.site.storage.transaction(fn),
+    }).storage;
+    const errors: unknown[] = [];
+    const log = createRequestLog(flaky, testClock(), { flushIntervalMs: 60_000, onError: (e) => errors.push(e) });
+    for (let i = 0; i < 5; i += 1) log.record(entry({ ip: 'flaky' }));
+    assert.equal(await log.flush(), 0);
+    assert.equal(errors.length, 1);
+    assert.equal(log.stats().pending, 5);
+    down = false;
+    assert.equal(await log.flush(), 5);
+    await log.close();
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['flaky']), 5);
+    assert.deepEqual(log.stats(), { pending: 0, written: 5, dropped: 0 });
+  });
+
+  test('a full queue drops the oldest rows and counts them', async () => {
+    const log = createRequestLog(t.site.storage, testClock(), { maxQueue: 10, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 25; i += 1) log.record(entry({ path: `/api/overflow/${i}`, ip: 'overflow' }));
+    assert.deepEqual(log.stats(), { pending: 10, written: 0, dropped: 15 });
+    assert.equal(await log.flush(), 10);
+    await log.close();
+    const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['overflow'])).map((r) => Number(String(r.path).split('/').pop()));
+    assert.deepEqual(paths.sort((a, b) => a - b), [15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+  });
+
+  test('a name collision rolls the batch back and retries it with fresh names', async () => {
+    const names = ['dddddddddd', 'dddddddddd'];
+    const log = createRequestLog(t.site.storage, testClock(), { newName: () => names.shift() ?? Math.random().toString(16).slice(2, 12) });
+    log.record(entry({ ip: 'collide' }));
+    log.record(entry({ ip: 'collide' }));
+    assert.equal(await log.flush(), 2);
+    await log.close();
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['collide']), 2);
+  });
+
+  test('purge deletes only rows older than the retention', async () => {
+    const clock = testClock();
+    const now = clock.now().getTime();
+    const insert = (name: string, at: number) =>
+      t.site.storage.run(
+        `INSERT INTO "${API_REQUEST_LOG_TABLE}" ("name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "path", "ip")
+         VALUES (?, 'Administrator', ?, ?, 'Administrator', 0, 0, '/api/old', 'purge')`,
+        [name, formatDatetime(new Date(at)), formatDatetime(new Date(at))],
+      );
+    await insert('purgeold01', now - 200 * DAY_MS);
+    await insert('purgeold02', now - 91 * DAY_MS);
+    await insert('purgekeep1', now - 89 * DAY_MS);
+    const log = createRequestLog(t.site.storage, clock);
+    log.record(entry({ ip: 'purge' }));
+    await log.flush();
+    const before = await count(t.site.storage, '1 = 1');
+    assert.equal(await log.purge(90), 2);
+    assert.equal(await count(t.site.storage, '1 = 1'), before - 2);
+    const left = (await rowsWhere(t.site.storage, '"ip" = ?', ['purge'])).map((r) => r.name);
+    assert.equal(left.length, 2);
+    assert.ok(left.includes('purgekeep1'));
+    assert.equal(await log.purge(90), 0);
+    await assert.rejects(log.purge(0), RangeError);
+    await assert.rejects(log.purge(Number.NaN), RangeError);
+    await log.close();
+  });
+
+  test('purge works through many chunks', async () => {
+    // Older than every other row of this suite, so only these are past the retention.
+    const clock = testClock(Date.UTC(2024, 0, 1));
+    const log = createRequestLog(t.site.storage, clock, { flushIntervalMs: 60_000 });
+    for (let i = 0; i < 12_000; i += 1) log.record(entry({ ip: 'bulk-old' }));
+    assert.equal(await log.flush(), 12_000);
+    const others = await count(t.site.storage, '"ip" <> ?', ['bulk-old']);
+    clock.set(clock.now().getTime() + 31 * DAY_MS);
+    assert.equal(await log.purge(30), 12_000);
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['bulk-old']), 0);
+    assert.equal(await count(t.site.storage, '"ip" <> ?', ['bulk-old']), others);
+    await log.close();
+  });
+
+  test('readable by Administrator and System Manager, not creatable through the API, hidden from others', async () => {
+    const log = createRequestLog(t.site.storage, testClock());
+    log.record(entry({ ip: 'perm', user: SYSTEM_MANAGER, api_key: 'perm-key' }));
+    await log.close();
+    const rows = (await runAs(t.site, 'Administrator', (api) =>
+      api.getList('API Request Log', { fields: ['*'], filters: { ip: 'perm' } }),
+    )) as Row[];
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.api_key, 'perm-key');
+    assert.equal(rows[0]!.auth_method, 'session');
+    assert.equal(Number(rows[0]!.status), 200);
+    const seen = (await runAs(t.site, SYSTEM_MANAGER, (api) =>
+      api.getList('API Request Log', { fields: ['name', 'path'], filters: { ip: 'perm' } }),
+    )) as Row[];
+    assert.equal(seen.length, 1);
+    await rejectsWith(
+      runAs(t.site, SYSTEM_MANAGER, (api) => api.insert({ doctype: 'API Request Log', path: '/api/forged', method: 'GET', user: 'x' })),
+      'PermissionError',
+    );
+    await rejectsWith(runAs(t.site, PLAIN_USER, (api) => api.getList('API Request Log', { fields: ['name'] })), 'PermissionError');
+    assert.equal(await count(t.site.storage, '"path" = ?', ['/api/forged']), 0);
+  });
+});

@@ -1,0 +1,44 @@
+/**
+ * Frappe's login cookies (auth.py CookieManager): `sid` (HttpOnly, SameSite=Lax, Max-Age =
+ * the session expiry) and the readable `system_user`, `full_name`, `user_id`, `user_image`,
+ * `user_lang` that frappe-ui and the desk read to know who is logged in.
+ */
+import type { CookieOptions, ResponseControl } from '../../core/request-info.ts';
+
+export const AUTH_COOKIES = ['sid', 'system_user', 'full_name', 'user_id', 'user_image', 'user_lang'] as const;
+
+/** Python's `quote`: percent-encoding that leaves `/` alone. */
+function quote(value: string): string {
+  return encodeURIComponent(value).replace(/%2F/g, '/').replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export interface LoginCookieValues {
+  sid: string;
+  maxAge: number;
+  user: string;
+  fullName: string;
+  systemUser: boolean;
+  userImage?: string | null;
+  language?: string | null;
+}
+
+export function setSidCookie(response: ResponseControl, sid: string, maxAge: number, secure: boolean): void {
+  response.setCookie('sid', sid, { maxAge, expires: new Date(Date.now() + maxAge * 1000), httpOnly: true, sameSite: 'lax', path: '/', secure });
+}
+
+export function setLoginCookies(response: ResponseControl, values: LoginCookieValues, secure: boolean): void {
+  setSidCookie(response, values.sid, values.maxAge, secure);
+  // frappe-ui decides "logged in" from these; they hold nothing secret.
+  const plain: CookieOptions = { path: '/', sameSite: 'lax', secure };
+  response.setCookie('system_user', values.systemUser ? 'yes' : 'no', plain);
+  response.setCookie('full_name', quote(values.fullName), plain);
+  response.setCookie('user_id', quote(values.user), plain);
+  response.setCookie('user_image', quote(values.userImage ?? ''), plain);
+  response.setCookie('user_lang', quote(values.language ?? 'en'), plain);
+}
+
+/** Expires every auth cookie, as Frappe does on logout, expiry and AuthenticationError. */
+export function clearLoginCookies(response: ResponseControl): void {
+  const expired = new Date(Date.now() - 86_400_000);
+  for (const name of AUTH_COOKIES) response.setCookie(name, '', { expires: expired, path: '/' });
+}

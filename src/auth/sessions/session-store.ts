@@ -1,0 +1,184 @@
+/**
+ * Login sessions in the `__Sessions` table, shared by every node. The sid (56 hex characters,
+ * Frappe's format, 224 bits) is given to the client once and stored only as a keyed hash.
+ * Sessions expire after Frappe's sliding idle time (System Settings `session_expiry`) and,
+ * beyond Frappe, after an absolute lifetime (`session_lifetime_hours`).
+ */
+import { randomBytes } from 'node:crypto';
+import { formatDatetime } from '../../core/clock.ts';
+import { keyedHash } from '../../core/crypto.ts';
+import { parseSessionExpiry } from '../../doctype/system-settings.ts';
+import type { AuthDeps } from '../auth-deps.ts';
+
+export interface SessionData {
+  full_name?: string;
+  user_type?: string;
+  csrf_token?: string;
+  impersonated_by?: string;
+  [key: string]: unknown;
+}
+
+export interface SessionRecord {
+  readonly sidHash: string;
+  readonly user: string;
+  readonly created: string;
+  lastActive: string;
+  readonly expiresAt: string;
+  readonly ip: string | null;
+  readonly device: string | null;
+  readonly userAgent: string | null;
+  data: SessionData;
+}
+
+interface SessionRow {
+  sid_hash: string;
+  user: string;
+  created: string;
+  last_active: string;
+  expires_at: string;
+  ip: string | null;
+  device: string | null;
+  user_agent: string | null;
+  data: string | null;
+}
+
+/** How often an active session's `last_active` is written (Frappe: at most every 600 s). */
+const TOUCH_EVERY_MS = 60_000;
+const SID = /^[0-9a-f]{56}$/;
+
+function toRecord(row: SessionRow): SessionRecord {
+  let data: SessionData = {};
+  try {
+    data = row.data ? (JSON.parse(row.data) as SessionData) : {};
+  } catch {
+    data = {};
+  }
+  return {
+    sidHash: row.sid_hash,
+    user: row.user,
+    created: row.created,
+    lastActive: row.last_active,
+    expiresAt: row.expires_at,
+    ip: row.ip,
+    device: row.device,
+    userAgent: row.user_agent,
+    data,
+  };
+}
+
+const parseTime = (text: string) => Date.parse(`${text.replace(' ', 'T').slice(0, 23)}Z`);
+
+export interface NewSession {
+  user: string;
+  ip: string;
+  userAgent?: string;
+  device?: string;
+  data?: SessionData;
+}
+
+export type ResumeResult = { session: SessionRecord } | { expired: true } | undefined;
+
+export function createSessionStore(deps: AuthDeps) {
+  const hash = (sid: string) => keyedHash(deps.hashKey, `sid:${sid}`);
+  const nowText = () => formatDatetime(deps.clock.now());
+
+  async function idleSeconds(): Promise<number> {
+    const settings = await deps.settings();
+    return parseSessionExpiry(settings.session_expiry) ?? 240 * 3600;
+  }
+
+  return {
+    /** Seconds a session lives without activity (the `sid` cookie's Max-Age). */
+    idleSeconds,
+
+    async create(input: NewSession): Promise<{ sid: string; session: SessionRecord }> {
+      const sid = randomBytes(28).toString('hex');
+      const now = deps.clock.now();
+      const expiresAt = formatDatetime(new Date(now.getTime() + deps.config.session_lifetime_hours * 3_600_000));
+      const row: SessionRow = {
+        sid_hash: hash(sid),
+        user: input.user,
+        created: formatDatetime(now),
+        last_active: formatDatetime(now),
+        expires_at: expiresAt,
+        ip: input.ip,
+        device: input.device ?? null,
+        user_agent: input.userAgent?.slice(0, 500) ?? null,
+        data: JSON.stringify(input.data ?? {}),
+      };
+      await deps.storage.run(
+        'INSERT INTO "__Sessions" ("sid_hash", "user", "created", "last_active", "expires_at", "ip", "device", "user_agent", "data") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [row.sid_hash, row.user, row.created, row.last_active, row.expires_at, row.ip, row.device, row.user_agent, row.data],
+      );
+      return { sid, session: toRecord(row) };
+    },
+
+    /** The live session of a sid; an expired one is deleted and reported as expired. */
+    async resume(sid: string): Promise<ResumeResult> {
+      if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
+      const row = await deps.storage.get<SessionRow>('SELECT * FROM "__Sessions" WHERE "sid_hash" = ?', [hash(sid)]);
+      if (!row) return { expired: true };
+      const now = deps.clock.now().getTime();
+      const idle = (await idleSeconds()) * 1000;
+      if (now - parseTime(row.last_active) > idle || now >= parseTime(row.expires_at)) {
+        await deps.storage.run('DELETE FROM "__Sessions" WHERE "sid_hash" = ?', [row.sid_hash]);
+        return { expired: true };
+      }
+      return { session: toRecord(row) };
+    },
+
+    /** Slides the idle expiry; written at most once a minute per session. */
+    async touch(session: SessionRecord): Promise<void> {
+      const now = deps.clock.now();
+      if (now.getTime() - parseTime(session.lastActive) < TOUCH_EVERY_MS) return;
+      session.lastActive = formatDatetime(now);
+      await deps.storage.run('UPDATE "__Sessions" SET "last_active" = ? WHERE "sid_hash" = ?', [session.lastActive, session.sidHash]);
+    },
+
+    async setData(session: SessionRecord, patch: SessionData): Promise<void> {
+      session.data = { ...session.data, ...patch };
+      await deps.storage.run('UPDATE "__Sessions" SET "data" = ? WHERE "sid_hash" = ?', [JSON.stringify(session.data), session.sidHash]);
+    },
+
+    async delete(session: Pick<SessionRecord, 'sidHash'>): Promise<void> {
+      await deps.storage.run('DELETE FROM "__Sessions" WHERE "sid_hash" = ?', [session.sidHash]);
+    },
+
+    /** Ends a user's sessions, optionally all but one; returns how many ended. */
+    async deleteForUser(user: string, exceptSidHash?: string): Promise<number> {
+      const result = exceptSidHash
+        ? await deps.storage.run('DELETE FROM "__Sessions" WHERE "user" = ? AND "sid_hash" <> ?', [user, exceptSidHash])
+        : await deps.storage.run('DELETE FROM "__Sessions" WHERE "user" = ?', [user]);
+      return result.changes;
+    },
+
+    /** A user's sessions, most recently active first. */
+    async listForUser(user: string): Promise<SessionRecord[]> {
+      const rows = await deps.storage.all<SessionRow>('SELECT * FROM "__Sessions" WHERE "user" = ? ORDER BY "last_active" DESC, "created" DESC', [user]);
+      return rows.map(toRecord);
+    },
+
+    /** Keeps `keep` and the newest (limit − 1) other sessions of the user; deletes the rest. */
+    async enforceLimit(user: string, keep: SessionRecord, limit: number): Promise<SessionRecord[]> {
+      const others = (await this.listForUser(user)).filter((s) => s.sidHash !== keep.sidHash);
+      const excess = others.slice(Math.max(0, limit - 1));
+      for (const session of excess) await this.delete(session);
+      return excess;
+    },
+
+    /** A public, stable id for a session (for listing and revoking), not the sid. */
+    publicId(session: Pick<SessionRecord, 'sidHash'>): string {
+      return session.sidHash.slice(0, 16);
+    },
+
+    async purgeExpired(): Promise<number> {
+      const now = nowText();
+      const idle = await idleSeconds();
+      const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - idle * 1000));
+      const result = await deps.storage.run('DELETE FROM "__Sessions" WHERE "expires_at" <= ? OR "last_active" < ?', [now, cutoff]);
+      return result.changes;
+    },
+  };
+}
+
+export type SessionStore = ReturnType<typeof createSessionStore>;
