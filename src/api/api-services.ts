@@ -39,6 +39,8 @@ export interface ApiServices {
   readonly siteRateLimiter?: SiteRateLimiter;
   /** Records an /api request in the API Request Log when System Settings turn it on. */
   logRequest?(entry: RequestLogEntry): void;
+  /** Counts a call of a rate-limited method; refuses (429) past the method's limit. */
+  limitMethod?(method: string, keys: { ip: string; user: string; key: string | undefined }): Promise<void>;
 }
 
 export interface RequestLogEntry {

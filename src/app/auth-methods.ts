@@ -14,6 +14,10 @@ function requireUser(ctx: MethodContext): void {
 }
 
 export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthServices): void {
+  // Logged without awaiting: on SQLite the request's own transaction holds the writer.
+  const keyEvent = async (ctx: MethodContext, subject: string, name: string) =>
+    void auth().activity.log({ user: ctx.user, operation: 'API Key', status: 'Success', subject, ip: ctx.request.ip, reference_doctype: 'API Key', reference_name: name });
+
   methods.register(
     'login',
     {
@@ -52,6 +56,15 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
         if (session) {
           for (const hook of services.hooks.onLogout) await hook({ user: session.user, request: ctx.request });
           await services.sessions.delete(session);
+          const fullName = String(session.data.full_name ?? session.user);
+          await services.activity.log({
+            user: session.user,
+            full_name: fullName,
+            operation: 'Logout',
+            status: 'Success',
+            subject: `${fullName} logged out: User Manually Logged Out`,
+            ip: ctx.request.ip,
+          });
         }
         clearLoginCookies(ctx.response);
         return undefined;
@@ -132,11 +145,13 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
       async handler(args, ctx) {
         requireUser(ctx);
         const text = (key: string) => (typeof args[key] === 'string' && args[key] !== '' ? (args[key] as string) : undefined);
-        return createNamedApiKey(
+        const created = await createNamedApiKey(
           ctx.documents,
           { label: String(args.label ?? ''), user: text('user'), expires_on: text('expires_on'), scopes: text('scopes'), restrict_ip: text('restrict_ip') },
           auth().deps.hashKey,
         );
+        await keyEvent(ctx, `API key ${created.api_key} created`, created.name);
+        return created;
       },
     },
     'frappe',
@@ -151,7 +166,9 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
         requireUser(ctx);
         const grace = args.grace_seconds === undefined || args.grace_seconds === '' ? 0 : Number(args.grace_seconds);
         if (!Number.isInteger(grace) || grace < 0) throw frappeError('ValidationError', 'grace_seconds must be a whole number of seconds');
-        return rotateNamedApiKey(ctx.documents, String(args.name ?? ''), auth().deps.hashKey, grace);
+        const rotated = await rotateNamedApiKey(ctx.documents, String(args.name ?? ''), auth().deps.hashKey, grace);
+        await keyEvent(ctx, `API key secret rotated (grace ${grace} s)`, String(args.name));
+        return rotated;
       },
     },
     'frappe',
@@ -165,6 +182,7 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
       async handler(args, ctx) {
         requireUser(ctx);
         await revokeNamedApiKey(ctx.documents, String(args.name ?? ''));
+        await keyEvent(ctx, 'API key revoked', String(args.name));
         return 'ok';
       },
     },

@@ -16,7 +16,8 @@ import { validateIpRulesText } from '../auth/ip-rules.ts';
 import type { Doc } from '../doctype/document/document-context.ts';
 import type { DocEventContext } from './app-definition.ts';
 import type { MethodRegistry } from '../api/methods/method-registry.ts';
-import type { RequestHooks } from '../api/api-services.ts';
+import type { ApiServices, RequestHooks } from '../api/api-services.ts';
+import { createRequestLimiter, limitedError } from '../auth/rate-limit.ts';
 import { openSite, type OpenSiteOptions, type Site } from './site.ts';
 
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
@@ -25,9 +26,19 @@ const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? []
 function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
   return (methods) => {
     registerBuiltinMethods(methods, {
-      generateKeys: (user) => {
+      generateKeys: async (user, ctx) => {
         const site = getSite();
-        return site.asAdministrator((ctx) => generateUserKeys(ctx, user, apiSecretHashKey(site.config.encryption_key)));
+        const keys = await site.asAdministrator((admin) => generateUserKeys(admin, user, apiSecretHashKey(site.config.encryption_key)));
+        await authServicesFor(site).activity.log({
+          user: ctx.user,
+          operation: 'API Key',
+          status: 'Success',
+          subject: `API secret generated for ${user}`,
+          ip: ctx.request.ip,
+          reference_doctype: 'User',
+          reference_name: user,
+        });
+        return keys;
       },
     });
     registerAuthMethods(methods, () => authServicesFor(getSite()));
@@ -65,6 +76,20 @@ export async function openServingSite(path: string, options: Omit<OpenSiteOption
   const holder: { site?: Site } = {};
   holder.site = await openSite(path, { ...options, registerBuiltins: builtins(() => holder.site as Site), coreDocEvents });
   return holder.site;
+}
+
+/** Site config `method_rate_limits`: only the methods named there pay for a counter. */
+function methodLimiter(site: Site): ApiServices['limitMethod'] {
+  const limits = site.config.method_rate_limits;
+  if (Object.keys(limits).length === 0) return undefined;
+  const limiter = createRequestLimiter(site.cache);
+  return async (method, keys) => {
+    const rule = limits[method];
+    if (!rule) return;
+    const id = rule.per === 'user' ? keys.user : rule.per === 'key' ? (keys.key ?? `user:${keys.user}`) : keys.ip;
+    const result = await limiter.hit(`method:${method}:${rule.per}`, id, rule);
+    if (!result.allowed) throw limitedError(result.resetIn);
+  };
 }
 
 export interface CreateServerOptions {
@@ -119,6 +144,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     touchSession: (session) => auth.sessions.touch(session),
     sessionMaxAge: () => auth.sessions.idleSeconds(),
     siteRateLimiter: auth.siteRateLimiter,
+    limitMethod: methodLimiter(site),
     logRequest(entry) {
       auth.settings.get().then(
         (settings) => settings.log_api_requests && auth.requestLog.record(entry),
@@ -128,6 +154,22 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
   });
   app.addHook('onClose', async () => auth.close());
   return app;
+}
+
+const HOUSEKEEPING_INTERVAL_MS = 3_600_000;
+
+/** Hourly: drop expired sessions and API Request Log rows past their retention. */
+export async function runHousekeeping(site: Site): Promise<{ sessions: number; requestLogs: number }> {
+  const auth = authServicesFor(site);
+  try {
+    const settings = await auth.settings.get();
+    const sessions = await auth.sessions.purgeExpired();
+    const requestLogs = await auth.requestLog.purge(Math.max(1, settings.api_request_log_retention_days));
+    return { sessions, requestLogs };
+  } catch (error) {
+    site.logger.warn('housekeeping failed', { error: String(error) });
+    return { sessions: 0, requestLogs: 0 };
+  }
 }
 
 export interface ServeOptions {
@@ -151,9 +193,12 @@ export async function serve(site: Site, options: ServeOptions): Promise<RunningS
   const app = await createServer(site);
   const address = await app.listen({ port: options.port, host: options.host });
   const url = address.replace('[::1]', 'localhost');
+  const housekeeping = setInterval(() => void runHousekeeping(site), HOUSEKEEPING_INTERVAL_MS);
+  housekeeping.unref();
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      clearInterval(housekeeping);
       await app.close();
       await site.close();
     })());

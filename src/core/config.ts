@@ -37,6 +37,20 @@ export const siteConfigSchema = z
     rate_limit: z
       .object({ limit: z.number().int().positive(), window: z.number().int().positive() })
       .optional(),
+    /**
+     * Beyond Frappe: request limits per whitelisted method, counted per client IP, user or API
+     * key: `{ "login": { "limit": 20, "seconds": 60, "per": "ip" } }`.
+     */
+    method_rate_limits: z
+      .record(
+        z.string().min(1),
+        z.object({
+          limit: z.number().int().positive(),
+          seconds: z.number().int().positive(),
+          per: z.enum(['ip', 'user', 'key']).default('ip'),
+        }),
+      )
+      .default({}),
     maintenance_mode: flag(),
     allow_reads_during_maintenance: z
       .union([z.boolean(), z.literal(0), z.literal(1)])

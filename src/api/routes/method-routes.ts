@@ -25,6 +25,7 @@ export function registerMethodRoutes(app: FastifyInstance, services: ApiServices
       });
     }
     if (!method.methods.has(request.method)) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
+    await services.limitMethod?.(name, { ip: state.info.ip, user: state.principal.user, key: state.apiKey });
     const args = { ...state.args };
     for (const key of RESERVED_ARGS) delete args[key];
     if (method.params) for (const key of Object.keys(args)) if (!method.params.has(key)) delete args[key];
