@@ -1,4 +1,6 @@
 import type { Authenticator } from '../auth/authenticate.ts';
+import type { LoginService } from '../auth/login.ts';
+import type { OAuthServices } from './routes/oauth-routes.ts';
 import type { CsrfPolicy } from '../auth/csrf.ts';
 import type { SiteRateLimiter } from '../auth/rate-limit.ts';
 import type { SessionRecord } from '../auth/sessions/session-store.ts';
@@ -25,7 +27,12 @@ export interface ApiServices {
   readonly methods: MethodRegistry;
   readonly authenticate: Authenticator;
   readonly requestHooks: RequestHooks;
-  documentContext(principal: Principal, db: RequestDb): DocumentContext;
+  /** A document context for the request; `scopes` (OAuth, scoped keys) narrow it. */
+  documentContext(principal: Principal, db: RequestDb, scopes?: readonly string[]): DocumentContext;
+  /** The OAuth provider's endpoints and discovery documents. */
+  readonly oauth?: OAuthServices;
+  /** The password login flow, for the `/login` page. */
+  readonly login?: LoginService;
   /** Client IP from the socket, or X-Forwarded-For when the peer is a trusted proxy. */
   clientIp(socketAddress: string, forwardedFor: string | undefined): string;
   /** Whether the peer is a trusted proxy (its X-Forwarded-Proto then counts). */
@@ -39,6 +46,11 @@ export interface ApiServices {
   readonly siteRateLimiter?: SiteRateLimiter;
   /** Records an /api request in the API Request Log when System Settings turn it on. */
   logRequest?(entry: RequestLogEntry): void;
+  /**
+   * Whether error bodies may carry Frappe's `exception`/`exc` keys for System Users (System
+   * Settings `allow_error_traceback`); asked only when an error is rendered, so keep it cheap.
+   */
+  tracebacksAllowed?(): Promise<boolean>;
   /** Counts a call of a rate-limited method; refuses (429) past the method's limit. */
   limitMethod?(method: string, keys: { ip: string; user: string; key: string | undefined }): Promise<void>;
 }

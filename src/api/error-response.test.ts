@@ -194,3 +194,28 @@ describe('HTML error page', () => {
     assert.match(html(frappeError('Exception', 'boom')).body, /<h1>Server Error<\/h1><p>There was an error building this page<\/p>/);
   });
 });
+
+describe('tracebacks and earlier messages', () => {
+  it('v1: exception and exc hold only the type and message; earlier msgprints come first', () => {
+    const error = frappeError('ValidationError', 'Title is required');
+    const answer = renderError(error, { path: '/api/method/x', headers: JSON_HEADERS }, { traceback: true, messages: [{ message: 'note' }] });
+    const body = JSON.parse(answer.body) as Record<string, unknown>;
+    assert.equal(body.exception, 'frappe.exceptions.ValidationError: Title is required');
+    assert.deepEqual(JSON.parse(String(body.exc)), ['Traceback (most recent call last):\n  <cortado>\nValidationError: Title is required']);
+    assert.deepEqual(decodeServerMessages(body._server_messages).map((m) => m.message), ['note', 'Title is required']);
+    const plain = JSON.parse(renderError(error, { path: '/api/method/x', headers: JSON_HEADERS }).body) as Record<string, unknown>;
+    assert.ok(!('exception' in plain) && !('exc' in plain));
+    const crash = JSON.parse(renderError(frappeError('Exception', 'Internal Server Error'), { path: '/api/method/x', headers: JSON_HEADERS }, { traceback: true }).body);
+    assert.equal(crash.exception, 'Exception: Internal Server Error');
+  });
+
+  it('v2: the traceback text in errors[0].exception, earlier messages in messages', () => {
+    const answer = renderError(frappeError('PermissionError', 'Not permitted'), { path: '/api/v2/document/ToDo', headers: JSON_HEADERS }, {
+      traceback: true,
+      messages: [{ message: 'note', indicator: 'blue' }],
+    });
+    const body = JSON.parse(answer.body) as { errors: Record<string, unknown>[]; messages: unknown };
+    assert.equal(body.errors[0]?.exception, 'Traceback (most recent call last):\n  <cortado>\nPermissionError: Not permitted');
+    assert.deepEqual(body.messages, [{ message: 'note', indicator: 'blue' }]);
+  });
+});

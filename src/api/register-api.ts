@@ -17,10 +17,14 @@ import { GUEST_PRINCIPAL, type Principal } from '../doctype/principal.ts';
 import { StorageUnavailable } from '../storage/types.ts';
 import { UnitOfWork } from '../storage/unit-of-work.ts';
 import type { ApiServices } from './api-services.ts';
-import { renderError } from './error-response.ts';
+import { apiVersionOf, renderError, serverMessages } from './error-response.ts';
+import type { ServerMessage } from './methods/method-registry.ts';
 import { parseArgs, type Args } from './parse-args.ts';
-import { registerMethodRoutes } from './routes/method-routes.ts';
+import { registerMethodRoutes, runCommand } from './routes/method-routes.ts';
 import { registerResourceRoutes } from './routes/resource-routes.ts';
+import { registerV2Routes } from './routes/v2-routes.ts';
+import { registerOAuthRoutes } from './routes/oauth-routes.ts';
+import { registerLoginPageRoutes } from './routes/login-page-routes.ts';
 
 export interface RequestState {
   readonly info: RequestInfo;
@@ -33,6 +37,8 @@ export interface RequestState {
   apiKey: string | undefined;
   auth: AuthResult | undefined;
   rateLimit: RateLimitState | undefined;
+  /** `msgprint` messages, sent with the answer (v1 `_server_messages`, v2 `messages`). */
+  readonly messages: ServerMessage[];
   documents(): DocumentContext;
   db(): DbApi;
 }
@@ -109,13 +115,14 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       apiKey: undefined,
       auth: undefined,
       rateLimit: undefined,
-      documents: () => (documents ??= services.documentContext(state.principal, uow)),
+      messages: [],
+      documents: () => (documents ??= services.documentContext(state.principal, uow, state.auth?.scopes)),
       db: () => (db ??= createDbApi(state.documents())),
     };
     request.cortado = state;
   });
 
-  app.addHook('preHandler', async (request) => {
+  app.addHook('preHandler', async (request, reply) => {
     const state = request.cortado;
     const contentType = String(request.headers['content-type'] ?? '');
     state.args = parseArgs(request.query, request.body, contentType.includes('json'));
@@ -151,6 +158,8 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       services.touchSession(session).catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
     }
     for (const hook of services.requestHooks.before) await hook({ request: state.info, user: state.principal.user });
+    // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
+    if (typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS') return runCommand(request, reply, services, state.args.cmd);
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -194,10 +203,12 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     if (!frappe) {
       services.logger.error('unhandled error', { path: request.url.split('?')[0], error: (error as Error).stack ?? String(error) });
     }
-    const answer = renderError(frappe ?? frappeError('Exception', 'Internal Server Error', { title: 'Server Error' }), {
-      path: request.url.split('?')[0] ?? '/',
-      headers: request.headers,
-    });
+    const shown = frappe ?? frappeError('Exception', 'Internal Server Error', { title: 'Server Error' });
+    const answer = renderError(
+      shown,
+      { path: request.url.split('?')[0] ?? '/', headers: request.headers },
+      { messages: request.cortado?.messages, traceback: await tracebackShown(services, request.cortado, shown) },
+    );
     void reply.code(answer.status).headers(answer.headers).type(answer.contentType).send(answer.body);
     return reply;
   });
@@ -208,6 +219,16 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
 
   registerMethodRoutes(app, services);
   registerResourceRoutes(app, services);
+  registerV2Routes(app, services);
+  if (services.oauth) registerOAuthRoutes(app, services.oauth);
+  if (services.login) registerLoginPageRoutes(app, services.login);
+}
+
+/** Frappe shows `exception`/`exc` to System Users when allowed, never for 404s or CSRF errors. */
+async function tracebackShown(services: ApiServices, state: RequestState | undefined, error: FrappeError): Promise<boolean> {
+  if (!state || !services.tracebacksAllowed || error.status === 404 || error.excType === 'CSRFTokenError') return false;
+  if (state.principal.userType !== 'System User') return false;
+  return services.tracebacksAllowed().catch(() => false);
 }
 
 /**
@@ -216,6 +237,9 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
  */
 export async function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): Promise<FastifyReply> {
   await request.cortado.uow.finish(UNSAFE.has(request.method));
-  const payload = request.cortado.auth?.sessionExpired && !request.url.startsWith('/api/v2/') ? { ...body, session_expired: 1 } : body;
+  const v2 = apiVersionOf(request.cortado.info.path) === 'v2';
+  let payload = request.cortado.auth?.sessionExpired && !v2 ? { ...body, session_expired: 1 } : body;
+  const messages = request.cortado.messages;
+  if (messages.length > 0) payload = v2 ? { ...payload, messages } : { ...payload, _server_messages: serverMessages(messages) };
   return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(payload));
 }

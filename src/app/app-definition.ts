@@ -2,7 +2,7 @@
  * The shape of a cortado app: a plain object an app's entry module default-exports. Apps need
  * not import cortado; `defineApp` only adds types.
  */
-import type { MethodContext, MethodDefinition } from '../api/methods/method-registry.ts';
+import type { DocMethodDefinition, MethodContext, MethodDefinition } from '../api/methods/method-registry.ts';
 import type { AuthHook } from '../auth/auth-hook.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import type { DbApi } from '../doctype/db-api.ts';
@@ -49,10 +49,16 @@ export interface AppDefinition {
   /** Frappe doctype JSON objects, or a folder (relative to the app's entry) of `*.json`. */
   doctypes?: unknown[] | string;
   methods?: Record<string, MethodDefinition>;
+  /**
+   * Whitelisted document ("controller") methods: `{ "Article": { "mark_issued": { handler(doc,
+   * args, ctx) } } }`, called at `/api/v2/document/<DocType>/<name>/method/<method>`, with
+   * `run_method` on `/api/resource/<DocType>/<name>`, and by `run_doc_method`.
+   */
+  doc_methods?: Record<string, Record<string, DocMethodDefinition>>;
   hooks?: AppHooks;
 }
 
-export type { MethodContext, MethodDefinition };
+export type { DocMethodDefinition, MethodContext, MethodDefinition };
 
 /** Identity function that types an app definition. */
 export function defineApp<T extends AppDefinition>(app: T): T {

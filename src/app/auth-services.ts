@@ -21,6 +21,12 @@ import { createActivityLog } from '../auth/activity-log.ts';
 import { createRequestLog, type RequestLog } from '../auth/request-log.ts';
 import { createLastUsedRecorder, verifyNamedApiKey } from '../auth/named-api-keys.ts';
 import { verifyCustomSourceKey } from '../auth/custom-key-source.ts';
+import { randomHex } from '../core/crypto.ts';
+import { createClientRegistration } from '../auth/oauth/client-registration.ts';
+import { OAUTH_METHOD_PREFIX } from '../auth/oauth/metadata.ts';
+import { createOAuthProvider } from '../auth/oauth/oauth-provider.ts';
+import { createSigningKeys } from '../auth/oauth/signing-keys.ts';
+import type { OAuthServices } from '../api/routes/oauth-routes.ts';
 import type { Site } from './site.ts';
 
 export interface AuthServices {
@@ -34,6 +40,7 @@ export interface AuthServices {
   readonly siteRateLimiter: SiteRateLimiter | undefined;
   readonly activity: ReturnType<typeof createActivityLog>;
   readonly requestLog: RequestLog;
+  readonly oauth: OAuthServices;
   /** Writes what is still buffered (request log, key usage) and stops the timers. */
   close(): Promise<void>;
 }
@@ -114,6 +121,22 @@ export function authServicesFor(site: Site): AuthServices {
     rehash: (user, password) => setUserPassword(site.storage, user, password),
   });
   const authHooks: AuthHook[] = appHooks.flatMap((h) => asList(h.auth_hooks));
+  const keys = createSigningKeys(site.storage, site.cipher, site.clock);
+  const provider = createOAuthProvider(deps, keys, site.cipher, activity);
+  const issuer = (request: { headers: Readonly<Record<string, string | undefined>>; secure: boolean }) =>
+    site.config.host_name?.replace(/\/$/, '') ?? `${request.secure ? 'https' : 'http'}://${request.headers.host ?? '127.0.0.1'}`;
+  const oauth: OAuthServices = {
+    provider,
+    registration: createClientRegistration(deps, site.cipher),
+    keys,
+    issuer,
+    async ensureCsrfToken(session) {
+      if (typeof session.data.csrf_token === 'string') return session.data.csrf_token;
+      const token = randomHex(56);
+      await sessions.setData(session, { csrf_token: token });
+      return token;
+    },
+  };
   const services: AuthServices = {
     deps,
     settings,
@@ -130,12 +153,16 @@ export function authServicesFor(site: Site): AuthServices {
       onKeyUsed: (match, request) => {
         if (match.keyName) lastUsed.touch(match.keyName, request.ip);
       },
+      bearer: (token) => provider.validateBearer(token),
+      resourceMetadataUrl: (request) => `${issuer(request)}/.well-known/oauth-protected-resource`,
+      clientAuthPaths: new Set(['get_token', 'revoke_token', 'introspect_token'].map((name) => `${OAUTH_METHOD_PREFIX}${name}`)),
     }),
     csrf: createCsrfPolicy(site.config),
     hooks,
     siteRateLimiter: createSiteRateLimiter(site.cache, site.config.rate_limit, () => site.clock.now().getTime()),
     activity,
     requestLog,
+    oauth,
     async close() {
       await Promise.allSettled([requestLog.close(), lastUsed.close()]);
     },

@@ -8,6 +8,10 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerBuiltinMethods } from '../api/methods/builtin-methods.ts';
 import { registerApi } from '../api/register-api.ts';
+import { registerGetJsonBody } from '../api/get-json-body.ts';
+import { registerCors } from '../api/cors.ts';
+import { fileDocEvents, registerUploadFile } from '../api/methods/upload-file.ts';
+import { registerFileRoutes } from '../api/routes/file-routes.ts';
 import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
 import { createClientIpResolver, createTrustedPeerCheck } from '../auth/client-ip.ts';
 import { authServicesFor } from './auth-services.ts';
@@ -18,6 +22,7 @@ import type { DocEventContext } from './app-definition.ts';
 import type { MethodRegistry } from '../api/methods/method-registry.ts';
 import type { ApiServices, RequestHooks } from '../api/api-services.ts';
 import { createRequestLimiter, limitedError } from '../auth/rate-limit.ts';
+import { compileScopes } from '../auth/oauth/scopes.ts';
 import { openSite, type OpenSiteOptions, type Site } from './site.ts';
 
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
@@ -42,6 +47,7 @@ function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
       },
     });
     registerAuthMethods(methods, () => authServicesFor(getSite()));
+    registerUploadFile(methods, { sitePath: () => getSite().path });
   };
 }
 
@@ -62,6 +68,7 @@ function coreDocEvents(getSite: () => Site) {
         await ctx.sql.run('DELETE FROM "__Sessions" WHERE "user" = ?', [String(doc.name)]);
       },
     },
+    File: fileDocEvents(() => getSite().path),
     'API Key': {
       validate(doc: Doc) {
         if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
@@ -108,6 +115,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
+  registerGetJsonBody(app, site.config.max_file_size);
   // Frappe accepts an empty body with Content-Type: application/json (axios sends one on GET).
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json/, { parseAs: 'string' }, (_request, body, done) => {
@@ -122,6 +130,8 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
   });
   await app.register(formbody);
   await app.register(cookie);
+  // First: a preflight is answered before any session, CSRF or rate-limit work.
+  registerCors(app, site.config);
 
   const auth = authServicesFor(site);
   const hooks = site.apps.map((a) => a.definition.hooks ?? {});
@@ -137,7 +147,14 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     methods: site.methods,
     requestHooks,
     authenticate: auth.authenticate,
-    documentContext: (principal, db) => site.documentContext(principal, db),
+    documentContext: (principal, db, scopes) => {
+      const ctx = site.documentContext(principal, db);
+      if (!scopes) return ctx;
+      const compiled = compileScopes(scopes);
+      return { ...ctx, scopeCheck: (doctype, access) => compiled.allowsDoctype(doctype, access) };
+    },
+    oauth: auth.oauth,
+    login: auth.login,
     clientIp: createClientIpResolver(site.config.trusted_proxies),
     trustedPeer: createTrustedPeerCheck(site.config.trusted_proxies),
     csrf: auth.csrf,
@@ -145,6 +162,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     sessionMaxAge: () => auth.sessions.idleSeconds(),
     siteRateLimiter: auth.siteRateLimiter,
     limitMethod: methodLimiter(site),
+    tracebacksAllowed: async () => (await auth.settings.get()).allow_error_traceback,
     logRequest(entry) {
       auth.settings.get().then(
         (settings) => settings.log_api_requests && auth.requestLog.record(entry),
@@ -152,6 +170,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
       );
     },
   });
+  await registerFileRoutes(app, { sitePath: site.path, maxFileSize: site.config.max_file_size });
   app.addHook('onClose', async () => auth.close());
   return app;
 }

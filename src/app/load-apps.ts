@@ -66,6 +66,9 @@ function validateDefinition(value: unknown, source: string): AppDefinition {
   if (app.methods !== undefined && (typeof app.methods !== 'object' || app.methods === null)) {
     throw new AppLoadError(`app "${app.name}": "methods" must be an object of method definitions`);
   }
+  if (app.doc_methods !== undefined && (typeof app.doc_methods !== 'object' || app.doc_methods === null)) {
+    throw new AppLoadError(`app "${app.name}": "doc_methods" must be an object of DocType → method definitions`);
+  }
   if (app.hooks !== undefined && (typeof app.hooks !== 'object' || app.hooks === null)) {
     throw new AppLoadError(`app "${app.name}": "hooks" must be an object`);
   }

@@ -88,6 +88,10 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
   options.registerBuiltins?.(methods);
   for (const app of apps) {
     for (const [name, definition] of Object.entries(app.definition.methods ?? {})) methods.register(name, definition, app.name);
+    for (const [doctype, docMethods] of Object.entries(app.definition.doc_methods ?? {})) {
+      if (!registry.has(doctype)) throw new TypeError(`${app.name}: doc_methods names unknown DocType "${doctype}"`);
+      for (const [name, definition] of Object.entries(docMethods ?? {})) methods.registerDocMethod(doctype, name, definition, app.name);
+    }
   }
   const cipher = createSecretBox(config.encryption_key);
   const storage = selectStorage(config, sitePath);

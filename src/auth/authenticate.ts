@@ -53,6 +53,13 @@ export interface AuthenticatorOptions {
   readonly customSource?: (doctype: string, key: string, secret: string) => Promise<string | undefined>;
   /** OAuth bearer tokens (filled in by the OAuth provider). */
   readonly bearer?: (token: string, request: RequestInfo) => Promise<KeyMatch | undefined>;
+  /** RFC 9728 metadata URL named in `WWW-Authenticate` when a bearer token is refused. */
+  readonly resourceMetadataUrl?: (request: RequestInfo) => string;
+  /**
+   * Paths where `Authorization: Basic` carries OAuth client credentials (token, revocation,
+   * introspection endpoints) rather than an API key.
+   */
+  readonly clientAuthPaths?: ReadonlySet<string>;
   readonly onKeyUsed?: (match: KeyMatch, request: RequestInfo) => void;
 }
 
@@ -138,8 +145,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       } else if (resumed) sessionExpired = true;
     }
 
-    // 2. The Authorization header.
-    const authorization = parseAuthorization(request.headers.authorization);
+    // 2. The Authorization header (on OAuth client endpoints, Basic is the client's, not a key).
+    const rawAuthorization = request.headers.authorization;
+    const clientAuth = options.clientAuthPaths?.has(request.path) && /^basic /i.test(rawAuthorization ?? '');
+    const authorization = parseAuthorization(clientAuth ? undefined : rawAuthorization);
     if (authorization.kind === 'api-key') {
       await assertKeyNotLocked(authorization.key, request.ip, settings);
       const source = request.headers['frappe-authorization-source']?.trim();
@@ -169,14 +178,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         access = keyAccess;
         method = authorization.scheme;
         keyRestriction = match.restrictIp;
-        scopes = match.scopes;
+        // A key without scopes carries its user's full rights.
+        scopes = match.scopes && match.scopes.length > 0 ? match.scopes : undefined;
       }
     } else if (authorization.kind === 'bearer') {
       const match = options.bearer ? await options.bearer(authorization.token, request) : undefined;
       const bearerAccess = match ? await loadAccess(match.user) : undefined;
       if (!match || !bearerAccess) {
+        const metadata = options.resourceMetadataUrl ? `, resource_metadata="${options.resourceMetadataUrl(request)}"` : '';
         throw frappeError('AuthenticationError', '', {
-          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+          headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="The access token is invalid, expired or revoked"${metadata}` },
         });
       }
       headerAuthenticated = true;

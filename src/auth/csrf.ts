@@ -30,6 +30,8 @@ export function originOf(url: string | undefined): string | undefined {
 export interface CsrfPolicy {
   /** Origins trusted besides the site's own: `allow_cors` entries and `allowed_referrers`. */
   readonly trustedOrigins: ReadonlySet<string>;
+  /** `allowed_referrers` only: Frappe lets these skip the token check (`allow_cors` does not). */
+  readonly referrerOrigins: ReadonlySet<string>;
   readonly allowAnyOrigin: boolean;
   readonly ignore: boolean;
   readonly hostOrigin: string | undefined;
@@ -38,13 +40,12 @@ export interface CsrfPolicy {
 export function createCsrfPolicy(config: SiteConfig): CsrfPolicy {
   const cors = config.allow_cors;
   const list = cors === undefined ? [] : Array.isArray(cors) ? cors : [cors];
-  const trusted = new Set<string>();
-  for (const entry of [...list.filter((o) => o !== '*'), ...config.allowed_referrers]) {
-    const origin = originOf(entry);
-    if (origin) trusted.add(origin);
-  }
+  const originsOf = (entries: readonly string[]) => new Set(entries.map(originOf).filter((o): o is string => o !== undefined));
+  const referrers = originsOf(config.allowed_referrers);
+  const trusted = new Set([...originsOf(list.filter((o) => o !== '*')), ...referrers]);
   return {
     trustedOrigins: trusted,
+    referrerOrigins: referrers,
     // `allow_cors: "*"` lets any site read responses; it does not let any site write with a
     // user's cookie: Frappe never sends credentials for "*", so neither does the origin check.
     allowAnyOrigin: false,
@@ -60,7 +61,7 @@ function requestOrigin(info: RequestInfo): string | undefined {
 
 function isAllowedReferrer(info: RequestInfo, policy: CsrfPolicy): boolean {
   const origin = originOf(info.headers.origin) ?? originOf(info.headers.referer);
-  return origin !== undefined && policy.trustedOrigins.has(origin);
+  return origin !== undefined && policy.referrerOrigins.has(origin);
 }
 
 /** The origin check: false when the browser says the request came from another site. */

@@ -89,6 +89,14 @@ export function permittedLevels(meta: DocTypeMeta, ptype: 'read' | 'write', prin
   return levels;
 }
 
+/**
+ * Child rows are governed by their parent's permission rules (Frappe): the child's fields,
+ * judged at the parent's DocPerm levels.
+ */
+export function childPermissionMeta(child: DocTypeMeta, parent: DocTypeMeta): DocTypeMeta {
+  return { ...child, permissions: parent.permissions };
+}
+
 /** Field names the user may read (standard columns always), or undefined for "all". */
 export function readableFieldnames(meta: DocTypeMeta, principal: Principal): ReadonlySet<string> | undefined {
   const levels = permittedLevels(meta, 'read', principal);

@@ -113,6 +113,18 @@ export const SYSTEM_TABLES: TableSpec[] = [
     ],
     indexes: [{ name: '__Sessions_user', columns: ['user'] }],
   },
+  {
+    // OpenID Connect signing keys: the private half encrypted under the site key.
+    name: '__OAuthKeys',
+    columns: [
+      { name: 'kid', kind: 'varchar', length: 64, primaryKey: true, notNull: true },
+      { name: 'alg', kind: 'varchar', length: 16, notNull: true },
+      { name: 'public_jwk', kind: 'text', notNull: true },
+      { name: 'private_jwk', kind: 'text', notNull: true },
+      { name: 'created', kind: 'varchar', length: 32, notNull: true },
+      { name: 'retired', kind: 'varchar', length: 32 },
+    ],
+  },
 ];
 
 export interface MigrateProgress {

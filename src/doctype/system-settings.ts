@@ -5,7 +5,7 @@
  */
 import type { SqlExecutor } from '../storage/types.ts';
 import type { MetaRegistry } from './meta/meta-registry.ts';
-import { defaultValue, fromDatabase } from './document/field-values.ts';
+import { readSingle } from './singles.ts';
 
 export interface SystemSettings {
   session_expiry: string;
@@ -58,14 +58,7 @@ export class SystemSettingsReader {
 }
 
 export async function readSystemSettings(db: SqlExecutor, registry: MetaRegistry): Promise<SystemSettings> {
-  const meta = registry.get('System Settings');
-  const rows = await db.all<{ field: string; value: string | null }>('SELECT "field", "value" FROM "tabSingles" WHERE "doctype" = ?', ['System Settings']);
-  const stored = new Map(rows.map((r) => [r.field, r.value]));
-  const raw: Record<string, unknown> = {};
-  for (const field of meta.valueFields) {
-    const value = stored.has(field.fieldname) ? stored.get(field.fieldname) : defaultValue(field, { user: 'Administrator', now: new Date() });
-    raw[field.fieldname] = value === undefined ? null : fromDatabase(field, value);
-  }
+  const raw = await readSingle(db, registry, 'System Settings');
   const flag = (key: string) => Number(raw[key] ?? 0) === 1;
   const num = (key: string, fallback: number) => {
     const n = Number(raw[key]);

@@ -1,5 +1,7 @@
 /** Methods every site has (Frappe's `frappe.*` whitelisted functions the clients call). */
 import { frappeError } from '../../core/errors.ts';
+import { registerClientMethods } from './client-methods.ts';
+import { registerDocMethodBuiltins } from './doc-methods.ts';
 import type { MethodContext, MethodRegistry } from './method-registry.ts';
 
 export interface BuiltinDependencies {
@@ -10,6 +12,8 @@ export function registerBuiltinMethods(methods: MethodRegistry, deps: BuiltinDep
   const pong = { handler: () => 'pong', allowGuest: true };
   methods.register('ping', pong, 'frappe');
   methods.register('frappe.ping', pong, 'frappe');
+  registerDocMethodBuiltins(methods);
+  registerClientMethods(methods);
   methods.register(
     'frappe.auth.get_logged_user',
     {

@@ -4,7 +4,7 @@
  * dispatches through it.
  */
 import type { DbApi } from '../../doctype/db-api.ts';
-import type { DocumentContext } from '../../doctype/document/document-context.ts';
+import type { Doc, DocumentContext } from '../../doctype/document/document-context.ts';
 import type { AuthResult } from '../../auth/authenticate.ts';
 import type { RequestInfo, ResponseControl } from '../../core/request-info.ts';
 
@@ -19,6 +19,18 @@ export interface MethodContext {
   readonly response: ResponseControl;
   /** How the request authenticated (session, key, …). */
   readonly auth: AuthResult;
+  /**
+   * Frappe's `msgprint`: an informational message sent with the answer (v1 `_server_messages`,
+   * v2 `messages`), also when the request fails afterwards.
+   */
+  msgprint(message: string, options?: { title?: string; indicator?: string }): void;
+}
+
+/** One `msgprint` message: only the keys that were given, as Frappe sends them. */
+export interface ServerMessage {
+  message: string;
+  title?: string;
+  indicator?: string;
 }
 
 /**
@@ -52,11 +64,36 @@ export interface RegisteredMethod {
   readonly app: string;
 }
 
+/**
+ * A document ("controller") method, Frappe's whitelisted method on a Document class: called
+ * with the loaded document, the request's arguments and the method context.
+ */
+export type DocMethodHandler = (doc: Doc, args: Record<string, unknown>, ctx: MethodContext) => unknown;
+
+export interface DocMethodDefinition {
+  handler: DocMethodHandler;
+  /** HTTP verbs allowed; Frappe's default is GET, POST, PUT and DELETE. */
+  methods?: string[];
+  /** The argument names the handler takes; others are dropped (as for methods). */
+  params?: string[];
+}
+
+export interface RegisteredDocMethod {
+  readonly doctype: string;
+  readonly name: string;
+  readonly handler: DocMethodHandler;
+  readonly methods: ReadonlySet<string>;
+  readonly params: ReadonlySet<string> | undefined;
+  readonly app: string;
+}
+
 const DEFAULT_METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
 const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const DOC_METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class MethodRegistry {
   readonly #methods = new Map<string, RegisteredMethod>();
+  readonly #docMethods = new Map<string, RegisteredDocMethod>();
 
   register(name: string, definition: MethodDefinition, app: string): void {
     if (!METHOD_NAME.test(name)) throw new TypeError(`${app}: invalid method name "${name}" (dotted identifiers only)`);
@@ -79,5 +116,27 @@ export class MethodRegistry {
 
   names(): string[] {
     return [...this.#methods.keys()].sort();
+  }
+
+  /** Registers `<doctype>.<name>` as a whitelisted document method. */
+  registerDocMethod(doctype: string, name: string, definition: DocMethodDefinition, app: string): void {
+    if (typeof doctype !== 'string' || doctype === '') throw new TypeError(`${app}: doc_methods needs DocType names as keys`);
+    if (!DOC_METHOD_NAME.test(name)) throw new TypeError(`${app}: invalid document method name "${name}" on ${doctype} (an identifier)`);
+    if (typeof definition?.handler !== 'function') throw new TypeError(`${app}: document method "${doctype}.${name}" has no handler function`);
+    const key = `${doctype}\u0000${name}`;
+    const existing = this.#docMethods.get(key);
+    if (existing) throw new TypeError(`${app}: document method "${doctype}.${name}" is already registered by ${existing.app}`);
+    this.#docMethods.set(key, {
+      doctype,
+      name,
+      handler: definition.handler,
+      methods: new Set((definition.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase())),
+      params: definition.params ? new Set(definition.params) : undefined,
+      app,
+    });
+  }
+
+  getDocMethod(doctype: string, name: string): RegisteredDocMethod | undefined {
+    return this.#docMethods.get(`${doctype}\u0000${name}`);
   }
 }

@@ -1,49 +1,60 @@
-/** `/api/method/<dotted.name>` (v1 at /api and /api/v1, v2 at /api/v2): whitelisted methods. */
+/**
+ * `/api/method/<dotted.name>` (v1 at /api and /api/v1, v2 at /api/v2): whitelisted methods.
+ * v1 ignores any text after the name's first `/`; the legacy `cmd` argument calls the same way.
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { compileScopes } from '../../auth/oauth/scopes.ts';
 import { frappeError } from '../../core/errors.ts';
 import { GUEST } from '../../doctype/principal.ts';
 import type { ApiServices } from '../api-services.ts';
-import { apiVersionOf } from '../error-response.ts';
+import { apiVersionOf, type ApiVersion } from '../error-response.ts';
 import { respond } from '../register-api.ts';
 import { FullBody } from '../methods/method-registry.ts';
+import { handlerArgs, methodContext } from '../methods/method-context.ts';
 
-/** Never passed to a handler: Frappe strips them so callers cannot skip checks. */
-const RESERVED_ARGS = ['cmd', 'sid', 'csrf_token', 'ignore_permissions', 'flags'];
 const ALL_VERBS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 
-export function registerMethodRoutes(app: FastifyInstance, services: ApiServices): void {
-  async function callMethod(request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) {
-    const state = request.cortado;
-    const name = request.params.name;
-    const method = services.methods.get(name);
-    if (!method) {
-      throw frappeError('ValidationError', `Failed to get method for command ${name}`, { title: 'Invalid Method' });
-    }
-    if (state.principal.user === GUEST && !method.allowGuest) {
-      throw frappeError('PermissionError', `You are not permitted to access this resource. Login to access. Function ${name} is not whitelisted.`, {
-        title: 'Method Not Allowed',
-      });
-    }
-    if (!method.methods.has(request.method)) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
-    await services.limitMethod?.(name, { ip: state.info.ip, user: state.principal.user, key: state.apiKey });
-    const args = { ...state.args };
-    for (const key of RESERVED_ARGS) delete args[key];
-    if (method.params) for (const key of Object.keys(args)) if (!method.params.has(key)) delete args[key];
-    const result = await method.handler(args, {
-      user: state.principal.user,
-      roles: state.principal.roles,
-      request: state.info,
-      db: state.db(),
-      documents: state.documents(),
-      response: state.response,
-      auth: state.auth ?? { principal: state.principal, method: 'guest', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: false },
-    });
-    if (result instanceof FullBody) return respond(request, reply, result.body);
-    const key = apiVersionOf(state.info.path) === 'v2' ? 'data' : 'message';
-    return respond(request, reply, result === undefined ? {} : { [key]: result });
+/** Runs the whitelisted method `name` and answers in the `version` envelope. */
+export async function callWhitelisted(request: FastifyRequest, reply: FastifyReply, services: ApiServices, name: string, version: ApiVersion) {
+  const state = request.cortado;
+  const method = services.methods.get(name);
+  if (!method) {
+    throw frappeError('ValidationError', `Failed to get method for command ${name}`, { title: 'Invalid Method' });
   }
+  if (state.principal.user === GUEST && !method.allowGuest) {
+    throw frappeError('PermissionError', `You are not permitted to access this resource. Login to access. Function ${name} is not whitelisted.`, {
+      title: 'Method Not Allowed',
+    });
+  }
+  if (!method.methods.has(request.method)) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
+  const scopes = state.auth?.scopes;
+  if (scopes && !compileScopes(scopes).allowsMethod(name)) {
+    throw frappeError('PermissionError', `The token's scope does not allow calling ${name}`, {
+      title: 'Not Permitted',
+      headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="method:${name}"` },
+    });
+  }
+  await services.limitMethod?.(name, { ip: state.info.ip, user: state.principal.user, key: state.apiKey });
+  const result = await method.handler(handlerArgs(state.args, method.params), methodContext(state));
+  if (result instanceof FullBody) return respond(request, reply, result.body);
+  const key = version === 'v2' ? 'data' : 'message';
+  return respond(request, reply, result === undefined ? {} : { [key]: result });
+}
+
+/** Frappe's legacy RPC: `cmd=<method>` on any path, answered with the v1 envelope. */
+export function runCommand(request: FastifyRequest, reply: FastifyReply, services: ApiServices, cmd: string) {
+  return callWhitelisted(request, reply, services, cmd, 'v1');
+}
+
+export function registerMethodRoutes(app: FastifyInstance, services: ApiServices): void {
+  const callMethod = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) =>
+    callWhitelisted(request, reply, services, request.params.name, apiVersionOf(request.cortado.info.path));
 
   for (const prefix of ['/api', '/api/v1', '/api/v2']) {
     app.route({ method: [...ALL_VERBS], url: `${prefix}/method/:name`, handler: callMethod });
+  }
+  // v1 only: `/api/method/x.y/anything` calls x.y (Frappe keeps this for old clients).
+  for (const prefix of ['/api', '/api/v1']) {
+    app.route({ method: [...ALL_VERBS], url: `${prefix}/method/:name/*`, handler: callMethod });
   }
 }

@@ -3,8 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { frappeError } from '../../core/errors.ts';
 import type { Doc } from '../../doctype/document/document-context.ts';
 import type { ApiServices } from '../api-services.ts';
+import { runStoredDocMethod } from '../methods/doc-methods.ts';
+import { methodContext } from '../methods/method-context.ts';
 import { jsonArg, sbool, type Args } from '../parse-args.ts';
 import { respond } from '../register-api.ts';
+import { listQuery } from './list-query.ts';
+import { refuseOtherVerbs } from './method-not-allowed.ts';
 
 type Params = { doctype: string; '*'?: string };
 
@@ -44,12 +48,29 @@ function docName(request: FastifyRequest<{ Params: Params }>): string {
   return name;
 }
 
-export function registerResourceRoutes(app: FastifyInstance, _services: ApiServices): void {
+/** v1 doc-method call: `run_method` on GET (read permission) or POST (write); result in `data`. */
+async function runMethod(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, services: ApiServices) {
+  const state = request.cortado;
+  const method = state.args.run_method;
+  if (typeof method !== 'string' || method === '') throw frappeError('ValidationError', 'run_method is required');
+  const { result } = await runStoredDocMethod(methodContext(state), services.methods, {
+    doctype: request.params.doctype,
+    name: docName(request),
+    method,
+    args: state.args,
+    access: request.method === 'GET' ? 'read' : 'write',
+    drop: ['run_method'],
+  });
+  return respond(request, reply, result === undefined ? {} : { data: result });
+}
+
+export function registerResourceRoutes(app: FastifyInstance, services: ApiServices): void {
   for (const prefix of ['/api', '/api/v1']) {
     app.get(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       const args = request.cortado.args;
       const limit = args.limit_page_length ?? args.limit ?? 20;
-      const rows = await request.cortado.db().getList(request.params.doctype, {
+      const debug = sbool(args.debug) === true;
+      const { result, debug: debugLog } = await listQuery(request.cortado, request.params.doctype, {
         fields: jsonArg(args.fields, 'fields'),
         filters: jsonArg(args.filters, 'filters'),
         or_filters: jsonArg(args.or_filters, 'or_filters'),
@@ -58,9 +79,9 @@ export function registerResourceRoutes(app: FastifyInstance, _services: ApiServi
         limit_start: args.limit_start,
         limit,
         parent: args.parent,
-        as_dict: sbool(args.as_dict ?? true) !== false,
-      });
-      return respond(request, reply, { data: rows });
+      }, debug);
+      const rows = sbool(args.as_dict ?? true) !== false ? result.rows : result.values;
+      return respond(request, reply, { data: rows, ...(debugLog.length > 0 ? { _debug_messages: JSON.stringify(debugLog) } : {}) });
     });
 
     app.post(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
@@ -69,6 +90,7 @@ export function registerResourceRoutes(app: FastifyInstance, _services: ApiServi
     });
 
     app.get(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      if (request.cortado.args.run_method !== undefined) return runMethod(request, reply, services);
       const doc = await request.cortado.db().getDoc(request.params.doctype, docName(request));
       return respond(request, reply, { data: withoutNulls(doc) });
     });
@@ -82,5 +104,9 @@ export function registerResourceRoutes(app: FastifyInstance, _services: ApiServi
       await request.cortado.db().delete(request.params.doctype, docName(request));
       return respond(request, reply, { data: 'ok' }, 202);
     });
+
+    app.post(`${prefix}/resource/:doctype/*`, (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => runMethod(request, reply, services));
+    refuseOtherVerbs(app, `${prefix}/resource/:doctype`, ['GET', 'POST']);
+    refuseOtherVerbs(app, `${prefix}/resource/:doctype/*`, ['GET', 'POST', 'PUT', 'DELETE']);
   }
 }

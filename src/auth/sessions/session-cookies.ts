@@ -28,8 +28,10 @@ export function setSidCookie(response: ResponseControl, sid: string, maxAge: num
 
 export function setLoginCookies(response: ResponseControl, values: LoginCookieValues, secure: boolean): void {
   setSidCookie(response, values.sid, values.maxAge, secure);
-  // frappe-ui decides "logged in" from these; they hold nothing secret.
-  const plain: CookieOptions = { path: '/', sameSite: 'lax', secure };
+  // frappe-ui decides "logged in" from these; they hold nothing secret. The values are
+  // already quoted as Python does: the identity `encode` stops Fastify from encoding them a
+  // second time (`%40` → `%2540`); the adapter hands these options to reply.setCookie as given.
+  const plain = { path: '/', sameSite: 'lax', secure, encode: (value: string) => value } satisfies CookieOptions & { encode(value: string): string };
   response.setCookie('system_user', values.systemUser ? 'yes' : 'no', plain);
   response.setCookie('full_name', quote(values.fullName), plain);
   response.setCookie('user_id', quote(values.user), plain);

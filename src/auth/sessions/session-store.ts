@@ -127,10 +127,15 @@ export function createSessionStore(deps: AuthDeps) {
       return { session: toRecord(row) };
     },
 
-    /** Slides the idle expiry; written at most once a minute per session. */
+    /**
+     * Slides the idle expiry. The row is rewritten once its `last_active` is older than a
+     * minute, or than 1 % of the idle time when that is shorter, so a short expiry (`00:01`)
+     * still slides with activity instead of ending a minute after the last write.
+     */
     async touch(session: SessionRecord): Promise<void> {
       const now = deps.clock.now();
-      if (now.getTime() - parseTime(session.lastActive) < TOUCH_EVERY_MS) return;
+      const every = Math.min(TOUCH_EVERY_MS, (await idleSeconds()) * 10);
+      if (now.getTime() - parseTime(session.lastActive) < every) return;
       session.lastActive = formatDatetime(now);
       await deps.storage.run('UPDATE "__Sessions" SET "last_active" = ? WHERE "sid_hash" = ?', [session.lastActive, session.sidHash]);
     },

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { frappeError } from '../../core/errors.ts';
 import type { SqlExecutor } from '../../storage/types.ts';
 import type { MetaRegistry } from '../meta/meta-registry.ts';
 import type { Principal } from '../principal.ts';
@@ -45,4 +46,23 @@ export interface DocumentContext {
   readonly runEvent?: DocEventRunner;
   /** Internal callers only (never from request arguments): skip permission checks. */
   readonly ignorePermissions?: boolean;
+  /**
+   * Narrows what the request may do below the user's rights (OAuth scopes, scoped API keys):
+   * false refuses the DocType for that kind of access.
+   */
+  readonly scopeCheck?: (doctype: string, access: 'read' | 'write') => boolean;
+}
+
+const READ_RIGHTS = new Set(['read', 'select', 'report', 'export', 'print', 'email']);
+
+/** Refuses (403, `insufficient_scope`) what the request's scopes do not reach. */
+export function assertScope(ctx: DocumentContext, doctype: string, ptype: string): void {
+  if (ctx.ignorePermissions || !ctx.scopeCheck) return;
+  const access = READ_RIGHTS.has(ptype) ? 'read' : 'write';
+  if (!ctx.scopeCheck(doctype, access)) {
+    throw frappeError('PermissionError', `The token's scope does not allow ${access} access to ${doctype}`, {
+      title: 'Not Permitted',
+      headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", error_description="${access} access to ${doctype} is not in scope"` },
+    });
+  }
 }

@@ -7,12 +7,13 @@ import type { Row } from '../../storage/types.ts';
 import type { DocTypeMeta } from '../meta/types.ts';
 import {
   assertDocPermission,
+  childPermissionMeta,
   doctypeAccess,
   readableFieldnames,
 } from '../permissions.ts';
 import { buildListQuery } from '../query/build-list-query.ts';
 import { fromDatabase, defaultValue } from './field-values.ts';
-import type { Doc, DocumentContext } from './document-context.ts';
+import { assertScope, type Doc, type DocumentContext } from './document-context.ts';
 
 /** Converts a table row to API values: numbers for Int/Check/Float, parsed JSON, no raw text. */
 export function rowToDoc(meta: DocTypeMeta, row: Row): Doc {
@@ -45,6 +46,7 @@ export function notFound(doctype: string, name: unknown): never {
 /** Throws Frappe's 403 before any existence check when the user cannot read the DocType at all. */
 function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'read' | 'select' = 'read'): void {
   if (ctx.ignorePermissions) return;
+  assertScope(ctx, meta.name, ptype);
   const access = doctypeAccess(meta, ptype, ctx.principal);
   if (!access.all && !access.ownOnly) {
     throw frappeError('PermissionError', `No permission for ${meta.name}`, {
@@ -68,7 +70,8 @@ export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: Docum
       `SELECT * FROM ${q(childMeta.tableName)} WHERE ${q('parent')} = ? AND ${q('parenttype')} = ? AND ${q('parentfield')} = ? ORDER BY ${q('idx')}`,
       [parent, meta.name, field.fieldname],
     );
-    children[field.fieldname] = rows.map((row) => ({ ...stripUnreadable(childMeta, rowToDoc(childMeta, row), ctx), doctype: childMeta.name }));
+    const permissionView = childPermissionMeta(childMeta, meta);
+    children[field.fieldname] = rows.map((row) => ({ ...stripUnreadable(permissionView, rowToDoc(childMeta, row), ctx), doctype: childMeta.name }));
   }
   return children;
 }

@@ -7,7 +7,7 @@ import { randomHex } from '../../core/crypto.ts';
 import { frappeError } from '../../core/errors.ts';
 import type { Row, SqlValue } from '../../storage/types.ts';
 import type { DocField, DocTypeMeta } from '../meta/types.ts';
-import { permittedLevels } from '../permissions.ts';
+import { childPermissionMeta, permittedLevels } from '../permissions.ts';
 import { isAdministrator } from '../principal.ts';
 import { coerceFieldValue, defaultValue, isEmptyValue } from './field-values.ts';
 import type { Doc, DocumentContext } from './document-context.ts';
@@ -117,7 +117,7 @@ export function prepareChildRows(
     const existing = givenName ? byName.get(givenName) : undefined;
     const name = existing && givenName && !seen.has(givenName) ? givenName : randomHex(10);
     seen.add(name);
-    const prepared = prepareValues(childMeta, row, existing, ctx, `Row #${index + 1}`);
+    const prepared = prepareValues(childPermissionMeta(childMeta, parentMeta), row, existing, ctx, `Row #${index + 1}`);
     return {
       name,
       idx: index + 1,

@@ -9,7 +9,7 @@ import { frappeError } from '../../core/errors.ts';
 import { UniqueViolation, type Row, type SqlValue } from '../../storage/types.ts';
 import type { DocTypeMeta, PermissionType } from '../meta/types.ts';
 import { assertDocPermission, assertDoctypePermission, readableFieldnames } from '../permissions.ts';
-import type { Doc, DocEvent, DocumentContext } from './document-context.ts';
+import { assertScope, type Doc, type DocEvent, type DocumentContext } from './document-context.ts';
 import { newName, validateName } from './naming.ts';
 import { deleteAuthRows, setEncryptedField } from './password-fields.ts';
 import { getDoc, getSingle, loadChildren, loadRow, notFound, rowToDoc } from './read-documents.ts';
@@ -21,6 +21,7 @@ async function fire(ctx: DocumentContext, event: DocEvent, doctype: string, doc:
 
 function check(ctx: DocumentContext, meta: DocTypeMeta, ptype: PermissionType, doc?: Row | Doc): void {
   if (ctx.ignorePermissions) return;
+  assertScope(ctx, meta.name, ptype);
   if (doc) assertDocPermission(meta, ptype, doc, ctx.principal);
   else assertDoctypePermission(meta, ptype, ctx.principal);
 }
@@ -229,6 +230,7 @@ export async function saveDoc(doctype: string, name: unknown, patch: Doc, ctx: D
     });
   }
   if (before === 2) throw frappeError('DocstatusTransitionError', 'Cannot edit cancelled document');
+  if (after !== before && !meta.is_submittable) throw frappeError('DocstatusTransitionError', `${doctype} is not submittable`);
   if (before === 1 && after === 0) throw frappeError('DocstatusTransitionError', 'Cannot change docstatus from 1 to 0');
   if (before === 0 && after === 2) throw frappeError('DocstatusTransitionError', 'Cannot change docstatus from 0 to 2');
 
@@ -409,6 +411,7 @@ export async function renameDoc(doctype: string, oldName: unknown, newNameInput:
   if (meta.issingle || meta.is_virtual || meta.istable) throw frappeError('ValidationError', `${doctype} documents cannot be renamed`);
   const existing = await loadForUpdate(meta, oldName, ctx);
   check(ctx, meta, 'write', existing);
+  if (!meta.allow_rename && !ctx.ignorePermissions) throw frappeError('ValidationError', `${doctype} not allowed to be renamed`);
   if (typeof newNameInput !== 'string' && typeof newNameInput !== 'number') {
     throw frappeError('ValidationError', 'Please provide a new name');
   }

@@ -71,7 +71,8 @@ describe('normalizeDocType', () => {
     assert.equal(meta.track_changes, false);
     assert.equal(meta.sort_field, 'modified');
     assert.equal(meta.sort_order, 'ASC');
-    for (const key of ['engine', 'actions', 'links', 'field_order', 'allow_rename', 'owner', 'creation']) {
+    assert.equal(meta.allow_rename, true, 'allow_rename is kept: rename checks it');
+    for (const key of ['engine', 'actions', 'links', 'field_order', 'owner', 'creation']) {
       assert.ok(!(key in meta), `unknown key ${key} leaked into the meta`);
     }
     assert.ok(!('bold' in (meta.fieldMap.get('title') ?? {})));

@@ -136,6 +136,7 @@ export function normalizeDocType(raw: unknown, app: string): DocTypeMeta {
     sort_order: sortOrder,
     track_changes: flag(r.track_changes),
     is_virtual: flag(r.is_virtual),
+    allow_rename: flag(r.allow_rename),
     valueFields,
     tableFields,
     fieldMap: new Map(fields.filter((f) => !NO_VALUE_TYPES.has(f.fieldtype)).map((f) => [f.fieldname, f])),

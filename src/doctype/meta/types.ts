@@ -81,6 +81,7 @@ export interface DocTypeMeta {
   readonly sort_order: 'ASC' | 'DESC';
   readonly track_changes: boolean;
   readonly is_virtual: boolean;
+  readonly allow_rename: boolean;
   /** Fields that hold a value in this DocType's table (no layout, no child tables). */
   readonly valueFields: readonly DocField[];
   /** Table and Table MultiSelect fields. */

@@ -57,6 +57,7 @@ export function makeMeta(
     sort_order: extra.sort_order ?? 'DESC',
     track_changes: false,
     is_virtual: extra.is_virtual ?? false,
+    allow_rename: false,
     valueFields: all.filter((f) => !NO_VALUE_TYPES.has(f.fieldtype) && !TABLE_TYPES.has(f.fieldtype)),
     tableFields: all.filter((f) => TABLE_TYPES.has(f.fieldtype)),
     fieldMap: new Map(all.map((f) => [f.fieldname, f])),

@@ -203,11 +203,15 @@ class PostgresTransaction implements Transaction {
 
   async #query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     if (!this.#open) throw new Error('transaction already ended');
-    if (this.#failure !== undefined) {
+    // Rolling back to a savepoint is the one way out of an aborted transaction.
+    const toSavepoint = /^\s*ROLLBACK\s+TO\s+(SAVEPOINT\s+)?/i.test(sql);
+    if (this.#failure !== undefined && !toSavepoint) {
       throw new Error('transaction aborted by an earlier failed statement; roll it back', { cause: this.#failure });
     }
     try {
-      return await query(this.#client, this.#translations.get(sql), params);
+      const result = await query(this.#client, this.#translations.get(sql), params);
+      if (toSavepoint) this.#failure = undefined;
+      return result;
     } catch (error) {
       this.#failure = error;
       if (isUnavailable(error)) this.#broken ??= error as Error;

@@ -1,0 +1,35 @@
+/** `/login`: a server-rendered login form that works without JavaScript. */
+import { escapeHtml, renderPage } from './page-layout.ts';
+
+export interface LoginPageInput {
+  redirectTo: string;
+  error?: string;
+  usr?: string;
+  otp?: { tmpId: string; totpUri?: string; prompt?: string };
+}
+
+export function renderLoginPage(input: LoginPageInput): string {
+  const error = input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` : '';
+  const redirect = `<input type="hidden" name="redirect-to" value="${escapeHtml(input.redirectTo)}">`;
+  if (input.otp) {
+    const setup = input.otp.totpUri
+      ? `<p>Add this account to your authenticator app, then enter the code it shows.</p><p><code style="word-break:break-all">${escapeHtml(input.otp.totpUri)}</code></p>`
+      : '<p>Enter the code from your authenticator app.</p>';
+    return renderPage(
+      'Verification',
+      `<h1>Verification</h1>${error}${setup}<form method="post" action="/login">${redirect}<input type="hidden" name="tmp_id" value="${escapeHtml(input.otp.tmpId)}"><label for="otp">Verification code</label><input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" required autofocus><button type="submit">Verify</button></form>`,
+    );
+  }
+  return renderPage(
+    'Login',
+    `<h1>Login</h1>${error}<form method="post" action="/login">${redirect}<label for="usr">Email or user name</label><input id="usr" name="usr" autocomplete="username" value="${escapeHtml(input.usr ?? '')}" required autofocus><label for="pwd">Password</label><input id="pwd" name="pwd" type="password" autocomplete="current-password" required><button type="submit">Login</button></form>`,
+  );
+}
+
+/** `redirect-to` is honoured only for same-origin paths; anything else goes to the default. */
+export function safeRedirect(target: unknown, fallback: string): string {
+  if (typeof target !== 'string' || !target.startsWith('/') || target.startsWith('//') || target.startsWith('/\\')) return fallback;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\\]/.test(target)) return fallback;
+  return target;
+}

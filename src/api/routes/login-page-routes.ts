@@ -1,0 +1,61 @@
+/**
+ * `/login` as a page: the form, its POST (Frappe's login flow, including two-factor), and the
+ * redirect to `redirect-to` when it names a path on this site.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { LoginService } from '../../auth/login.ts';
+import { setLoginCookies } from '../../auth/sessions/session-cookies.ts';
+import { FrappeError } from '../../core/errors.ts';
+import { PAGE_HEADERS } from '../pages/page-layout.ts';
+import { renderLoginPage, safeRedirect } from '../pages/login-page.ts';
+
+function page(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).headers(PAGE_HEADERS).send(html);
+}
+
+export function registerLoginPageRoutes(app: FastifyInstance, login: LoginService): void {
+  app.get('/login', async (request, reply) => {
+    const target = safeRedirect(request.cortado.args['redirect-to'], '');
+    if (request.cortado.principal.user !== 'Guest') {
+      return reply.code(302).header('Location', target || (request.cortado.principal.userType === 'System User' ? '/app' : '/me')).send();
+    }
+    return page(reply, 200, renderLoginPage({ redirectTo: target }));
+  });
+
+  app.post('/login', async (request, reply) => {
+    const state = request.cortado;
+    const target = safeRedirect(state.args['redirect-to'], '');
+    const usr = typeof state.args.usr === 'string' ? state.args.usr : undefined;
+    try {
+      const outcome = await login.login(state.args, state.info);
+      await state.uow.finish(false);
+      if (outcome.session) {
+        const { sid, maxAge, principal, user, record } = outcome.session;
+        setLoginCookies(
+          state.response,
+          {
+            sid,
+            maxAge,
+            user: user.name,
+            fullName: String(record.data.full_name ?? user.name),
+            systemUser: principal.userType === 'System User',
+            userImage: user.user_image,
+            language: user.language,
+          },
+          state.info.secure,
+        );
+        return reply.code(303).header('Location', target || (principal.userType === 'System User' ? '/app' : '/me')).send();
+      }
+      const body = outcome.body as { verification?: { totp_uri?: string; prompt?: string }; tmp_id?: string; redirect_to?: string };
+      if (body.tmp_id) return page(reply, 200, renderLoginPage({ redirectTo: target, otp: { tmpId: body.tmp_id, totpUri: body.verification?.totp_uri, prompt: body.verification?.prompt } }));
+      if (body.redirect_to) return reply.code(303).header('Location', body.redirect_to).send();
+      return page(reply, 401, renderLoginPage({ redirectTo: target, usr, error: 'Login failed' }));
+    } catch (error) {
+      if (!(error instanceof FrappeError)) throw error;
+      await state.uow.finish(false);
+      const message = (typeof error.extra.message === 'string' && error.extra.message) || error.message || 'Login failed';
+      const otp = typeof state.args.tmp_id === 'string' && error.status !== 429 ? { tmpId: state.args.tmp_id } : undefined;
+      return page(reply, error.status, renderLoginPage({ redirectTo: target, usr, error: message, otp }));
+    }
+  });
+}
