@@ -123,8 +123,15 @@ export function authServicesFor(site: Site): AuthServices {
   const authHooks: AuthHook[] = appHooks.flatMap((h) => asList(h.auth_hooks));
   const keys = createSigningKeys(site.storage, site.cipher, site.clock);
   const provider = createOAuthProvider(deps, keys, site.cipher, activity);
-  const issuer = (request: { headers: Readonly<Record<string, string | undefined>>; secure: boolean }) =>
-    site.config.host_name?.replace(/\/$/, '') ?? `${request.secure ? 'https' : 'http'}://${request.headers.host ?? '127.0.0.1'}`;
+  // One issuer everywhere: `host_name` when set, else the request's own origin (default port dropped).
+  const issuer = (request: { headers: Readonly<Record<string, string | undefined>>; secure: boolean }) => {
+    if (site.config.host_name) return site.config.host_name.replace(/\/$/, '');
+    try {
+      return new URL(`${request.secure ? 'https' : 'http'}://${request.headers.host ?? '127.0.0.1'}`).origin;
+    } catch {
+      return `${request.secure ? 'https' : 'http'}://127.0.0.1`;
+    }
+  };
   const oauth: OAuthServices = {
     provider,
     registration: createClientRegistration(deps, site.cipher),

@@ -16,6 +16,7 @@ import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
 import { createClientIpResolver, createTrustedPeerCheck } from '../auth/client-ip.ts';
 import { authServicesFor } from './auth-services.ts';
 import { registerAuthMethods } from './auth-methods.ts';
+import { oauthClientEvents, registerOAuthClientMethods } from './oauth-client-events.ts';
 import { validateIpRulesText } from '../auth/ip-rules.ts';
 import type { Doc } from '../doctype/document/document-context.ts';
 import type { DocEventContext } from './app-definition.ts';
@@ -48,6 +49,7 @@ function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
     });
     registerAuthMethods(methods, () => authServicesFor(getSite()));
     registerUploadFile(methods, { sitePath: () => getSite().path });
+    registerOAuthClientMethods(methods, getSite);
   };
 }
 
@@ -74,6 +76,7 @@ function coreDocEvents(getSite: () => Site) {
         if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
       },
     },
+    'OAuth Client': oauthClientEvents(getSite),
   };
 }
 
@@ -184,6 +187,8 @@ export async function runHousekeeping(site: Site): Promise<{ sessions: number; r
     const settings = await auth.settings.get();
     const sessions = await auth.sessions.purgeExpired();
     const requestLogs = await auth.requestLog.purge(Math.max(1, settings.api_request_log_retention_days));
+    await auth.oauth.provider.tokens.purge();
+    await auth.oauth.registration.purgeUnused();
     return { sessions, requestLogs };
   } catch (error) {
     site.logger.warn('housekeeping failed', { error: String(error) });

@@ -56,7 +56,8 @@ export function createCsrfPolicy(config: SiteConfig): CsrfPolicy {
 
 function requestOrigin(info: RequestInfo): string | undefined {
   const host = info.headers['x-forwarded-host'] && info.secure ? info.headers['x-forwarded-host'] : info.headers.host;
-  return host ? `${info.secure ? 'https' : 'http'}://${host}` : undefined;
+  // Through URL, so `host:80` over http equals the browser's `http://host`.
+  return host ? originOf(`${info.secure ? 'https' : 'http'}://${host}`) : undefined;
 }
 
 function isAllowedReferrer(info: RequestInfo, policy: CsrfPolicy): boolean {
