@@ -7,6 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { AuthMethod, AuthResult } from '../auth/authenticate.ts';
 import type { RateLimitState } from '../auth/rate-limit.ts';
 import { checkCsrf } from '../auth/csrf.ts';
+import { parseAuthorization } from '../auth/parse-authorization.ts';
 import { clearLoginCookies, setSidCookie } from '../auth/sessions/session-cookies.ts';
 import type { FrappeError} from '../core/errors.ts';
 import { asFrappeError, frappeError } from '../core/errors.ts';
@@ -71,6 +72,16 @@ function fromFastifyError(error: FastifyError): FrappeError | undefined {
     });
   }
   return frappeError('ValidationError', error.message, { status });
+}
+
+/** The key id a refused request tried (never its secret), for the API Request Log. */
+function attemptedKeyId(header: string | undefined): string | undefined {
+  try {
+    const parsed = parseAuthorization(header);
+    return parsed.kind === 'api-key' ? parsed.key.slice(0, 140) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function toFrappeError(error: unknown): FrappeError | undefined {
@@ -180,7 +191,7 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
         status: reply.statusCode,
         // A refused request is logged with the method it tried.
         auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
-        api_key: state.apiKey,
+        api_key: state.apiKey ?? attemptedKeyId(state.info.headers.authorization),
         ip: state.info.ip,
         duration_ms: Math.round(durationMs * 1000) / 1000,
       });

@@ -14,6 +14,8 @@ function requireUser(ctx: MethodContext): void {
 }
 
 export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthServices): void {
+  const sessionEvent = async (ctx: MethodContext, user: string, reason: string) =>
+    void auth().activity.log({ user, operation: 'Logout', status: 'Success', subject: `${user} logged out: ${reason}`, ip: ctx.request.ip });
   // Logged without awaiting: on SQLite the request's own transaction holds the writer.
   const keyEvent = async (ctx: MethodContext, subject: string, name: string) =>
     void auth().activity.log({ user: ctx.user, operation: 'API Key', status: 'Success', subject, ip: ctx.request.ip, reference_doctype: 'API Key', reference_name: name });
@@ -105,6 +107,7 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
         const target = (await services.sessions.listForUser(ctx.user)).find((s) => services.sessions.publicId(s) === args.id);
         if (!target) throw frappeError('DoesNotExistError', 'Session not found');
         await services.sessions.delete(target);
+        await sessionEvent(ctx, ctx.user, 'Force Logged out by the user');
         return 'ok';
       },
     },
@@ -117,7 +120,9 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
       methods: ['POST'],
       async handler(_args, ctx) {
         requireUser(ctx);
-        return auth().sessions.deleteForUser(ctx.user, ctx.auth.session?.sidHash);
+        const ended = await auth().sessions.deleteForUser(ctx.user, ctx.auth.session?.sidHash);
+        await sessionEvent(ctx, ctx.user, 'Force Logged out by the user');
+        return ended;
       },
     },
     'frappe',
@@ -131,7 +136,9 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
       async handler(args, ctx) {
         if (!ctx.roles.has('System Manager') && !ctx.roles.has('Administrator')) throw frappeError('PermissionError', 'Not permitted');
         if (typeof args.user !== 'string' || !args.user) throw frappeError('ValidationError', 'user is required');
-        return auth().sessions.deleteForUser(args.user);
+        const ended = await auth().sessions.deleteForUser(args.user);
+        await sessionEvent(ctx, args.user, 'Deleted All Active Session');
+        return ended;
       },
     },
     'frappe',

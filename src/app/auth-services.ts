@@ -161,6 +161,10 @@ export function authServicesFor(site: Site): AuthServices {
         if (match.keyName) lastUsed.touch(match.keyName, request.ip);
       },
       bearer: (token) => provider.validateBearer(token),
+      onSessionExpired: (session, request) => {
+        const fullName = String(session.data.full_name ?? session.user);
+        void activity.log({ user: session.user, full_name: fullName, operation: 'Logout', status: 'Success', subject: `${fullName} logged out: Session Expired`, ip: request.ip });
+      },
       resourceMetadataUrl: (request) => `${issuer(request)}/.well-known/oauth-protected-resource`,
       clientAuthPaths: new Set(['get_token', 'revoke_token', 'introspect_token'].map((name) => `${OAUTH_METHOD_PREFIX}${name}`)),
     }),

@@ -61,6 +61,8 @@ export interface AuthenticatorOptions {
    */
   readonly clientAuthPaths?: ReadonlySet<string>;
   readonly onKeyUsed?: (match: KeyMatch, request: RequestInfo) => void;
+  /** A stored session was found expired (and deleted) on this request. */
+  readonly onSessionExpired?: (session: SessionRecord, request: RequestInfo) => void;
 }
 
 export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => Promise<AuthResult>;
@@ -142,7 +144,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           await sessions.delete(resumed.session);
           sessionExpired = true;
         }
-      } else if (resumed) sessionExpired = true;
+      } else if (resumed) {
+        sessionExpired = true;
+        if (resumed.ended) options.onSessionExpired?.(resumed.ended, request);
+      }
     }
 
     // 2. The Authorization header (on OAuth client endpoints, Basic is the client's, not a key).

@@ -76,7 +76,8 @@ export interface NewSession {
   data?: SessionData;
 }
 
-export type ResumeResult = { session: SessionRecord } | { expired: true } | undefined;
+/** `ended` names the session that just expired (absent for unknown sids). */
+export type ResumeResult = { session: SessionRecord } | { expired: true; ended?: SessionRecord } | undefined;
 
 export function createSessionStore(deps: AuthDeps) {
   const hash = (sid: string) => keyedHash(deps.hashKey, `sid:${sid}`);
@@ -122,7 +123,7 @@ export function createSessionStore(deps: AuthDeps) {
       const idle = (await idleSeconds()) * 1000;
       if (now - parseTime(row.last_active) > idle || now >= parseTime(row.expires_at)) {
         await deps.storage.run('DELETE FROM "__Sessions" WHERE "sid_hash" = ?', [row.sid_hash]);
-        return { expired: true };
+        return { expired: true, ended: toRecord(row) };
       }
       return { session: toRecord(row) };
     },
