@@ -1,4 +1,5 @@
 import type { Authenticator } from '../auth/authenticate.ts';
+import type { ApiRequestLogEntry as RequestLogEntry } from '../auth/request-log.ts';
 import type { LoginService } from '../auth/login.ts';
 import type { OAuthServices } from './routes/oauth-routes.ts';
 import type { CsrfPolicy } from '../auth/csrf.ts';
@@ -55,13 +56,4 @@ export interface ApiServices {
   limitMethod?(method: string, keys: { ip: string; user: string; key: string | undefined }): Promise<void>;
 }
 
-export interface RequestLogEntry {
-  path: string;
-  method: string;
-  user: string;
-  status: number;
-  auth_method: string;
-  api_key?: string;
-  ip: string;
-  duration_ms: number;
-}
+export type { ApiRequestLogEntry as RequestLogEntry } from '../auth/request-log.ts';

@@ -3,7 +3,7 @@
  * session management cortado adds (list and revoke one's sessions; end a user's sessions).
  */
 import { FullBody, type MethodContext, type MethodRegistry } from '../api/methods/method-registry.ts';
-import { clearLoginCookies, setLoginCookies } from '../auth/sessions/session-cookies.ts';
+import { clearLoginCookies, setSessionLoginCookies } from '../auth/sessions/session-cookies.ts';
 import { frappeError } from '../core/errors.ts';
 import { GUEST } from '../doctype/principal.ts';
 import type { AuthServices } from './auth-services.ts';
@@ -26,22 +26,7 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
       allowGuest: true,
       async handler(args, ctx) {
         const outcome = await auth().login.login(args, ctx.request);
-        if (outcome.session) {
-          const { sid, maxAge, principal, user, record } = outcome.session;
-          setLoginCookies(
-            ctx.response,
-            {
-              sid,
-              maxAge,
-              user: user.name,
-              fullName: String(record.data.full_name ?? user.name),
-              systemUser: principal.userType === 'System User',
-              userImage: user.user_image,
-              language: user.language,
-            },
-            ctx.request.secure,
-          );
-        }
+        if (outcome.session) setSessionLoginCookies(ctx.response, outcome.session, ctx.request.secure);
         return new FullBody(outcome.body);
       },
     },

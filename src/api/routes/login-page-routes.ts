@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoginService } from '../../auth/login.ts';
-import { setLoginCookies } from '../../auth/sessions/session-cookies.ts';
+import { setSessionLoginCookies } from '../../auth/sessions/session-cookies.ts';
 import { FrappeError } from '../../core/errors.ts';
 import { PAGE_HEADERS } from '../pages/page-layout.ts';
 import { renderLoginPage, safeRedirect } from '../pages/login-page.ts';
@@ -30,21 +30,8 @@ export function registerLoginPageRoutes(app: FastifyInstance, login: LoginServic
       const outcome = await login.login(state.args, state.info);
       await state.uow.finish(false);
       if (outcome.session) {
-        const { sid, maxAge, principal, user, record } = outcome.session;
-        setLoginCookies(
-          state.response,
-          {
-            sid,
-            maxAge,
-            user: user.name,
-            fullName: String(record.data.full_name ?? user.name),
-            systemUser: principal.userType === 'System User',
-            userImage: user.user_image,
-            language: user.language,
-          },
-          state.info.secure,
-        );
-        return reply.code(303).header('Location', target || (principal.userType === 'System User' ? '/app' : '/me')).send();
+        setSessionLoginCookies(state.response, outcome.session, state.info.secure);
+        return reply.code(303).header('Location', target || (outcome.session.principal.userType === 'System User' ? '/app' : '/me')).send();
       }
       const body = outcome.body as { verification?: { totp_uri?: string; prompt?: string }; tmp_id?: string; redirect_to?: string };
       if (body.tmp_id) return page(reply, 200, renderLoginPage({ redirectTo: target, otp: { tmpId: body.tmp_id, totpUri: body.verification?.totp_uri, prompt: body.verification?.prompt } }));

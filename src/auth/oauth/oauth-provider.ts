@@ -125,6 +125,18 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
     return { kind: 'redirect', location: withParams(request.redirectUri, { error, error_description: description, state: request.state, iss: issuer }, fragment) };
   }
 
+  /** The validated request, or the answer to give instead: an error redirect or an error page. */
+  async function validateOrAnswer(params: Record<string, unknown>, s: OAuthSettings, issuer: string): Promise<ValidatedRequest | AuthorizeOutcome> {
+    try {
+      return await validateAuthorizeRequest(params, s);
+    } catch (error) {
+      if (!(error instanceof OAuthError)) throw error;
+      const target = error as OAuthError & { redirectUri?: string; state?: string };
+      if (target.redirectUri) return errorRedirect({ redirectUri: target.redirectUri, state: target.state }, issuer, error.code, error.description);
+      return { kind: 'error', status: 400, error: error.code, description: error.description };
+    }
+  }
+
   async function grant(request: ValidatedRequest, ctx: AuthorizeContext, s: OAuthSettings): Promise<AuthorizeOutcome> {
     const user = ctx.principal.user;
     if (request.responseType === 'token') {
@@ -203,17 +215,9 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
     /** `authorize`: validates, then redirects (login, error, code) or asks for consent. */
     async authorize(params: Record<string, unknown>, ctx: AuthorizeContext): Promise<AuthorizeOutcome> {
       const s = await settings();
-      let request: ValidatedRequest;
-      try {
-        request = await validateAuthorizeRequest(params, s);
-      } catch (error) {
-        if (error instanceof OAuthError) {
-          const target = error as OAuthError & { redirectUri?: string; state?: string };
-          if (target.redirectUri) return errorRedirect({ redirectUri: target.redirectUri, state: target.state }, ctx.issuer, error.code, error.description);
-          return { kind: 'error', status: 400, error: error.code, description: error.description };
-        }
-        throw error;
-      }
+      const validated = await validateOrAnswer(params, s, ctx.issuer);
+      if ('kind' in validated) return validated;
+      const request = validated;
       const prompt = parseScopes(single(params, 'prompt') ?? '');
       const maxAge = single(params, 'max_age');
       const now = Math.floor(deps.clock.now().getTime() / 1000);
@@ -247,17 +251,9 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
     async approve(params: Record<string, unknown>, ctx: AuthorizeContext): Promise<AuthorizeOutcome> {
       if (ctx.principal.user === 'Guest') return { kind: 'error', status: 403, error: 'access_denied', description: 'Log in first' };
       const s = await settings();
-      let request: ValidatedRequest;
-      try {
-        request = await validateAuthorizeRequest(params, s);
-      } catch (error) {
-        if (error instanceof OAuthError) {
-          const target = error as OAuthError & { redirectUri?: string; state?: string };
-          if (target.redirectUri) return errorRedirect({ redirectUri: target.redirectUri, state: target.state }, ctx.issuer, error.code, error.description);
-          return { kind: 'error', status: 400, error: error.code, description: error.description };
-        }
-        throw error;
-      }
+      const validated = await validateOrAnswer(params, s, ctx.issuer);
+      if ('kind' in validated) return validated;
+      const request = validated;
       const roles = request.client.allowedRoles;
       if (roles.length > 0 && !roles.some((role) => ctx.principal.roles.has(role))) {
         return errorRedirect(request, ctx.issuer, 'access_denied', 'The user may not use this application');

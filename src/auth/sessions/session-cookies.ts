@@ -39,6 +39,27 @@ export function setLoginCookies(response: ResponseControl, values: LoginCookieVa
   response.setCookie('user_lang', quote(values.language ?? 'en'), plain);
 }
 
+/** The cookies of a fresh login (the `session` part of a login outcome). */
+export function setSessionLoginCookies(
+  response: ResponseControl,
+  session: { sid: string; maxAge: number; principal: { userType: string }; user: { name: string; user_image: string | null; language: string | null }; record: { data: { full_name?: string } } },
+  secure: boolean,
+): void {
+  setLoginCookies(
+    response,
+    {
+      sid: session.sid,
+      maxAge: session.maxAge,
+      user: session.user.name,
+      fullName: String(session.record.data.full_name ?? session.user.name),
+      systemUser: session.principal.userType === 'System User',
+      userImage: session.user.user_image,
+      language: session.user.language,
+    },
+    secure,
+  );
+}
+
 /** Expires every auth cookie, as Frappe does on logout, expiry and AuthenticationError. */
 export function clearLoginCookies(response: ResponseControl): void {
   const expired = new Date(Date.now() - 86_400_000);
