@@ -1,6 +1,7 @@
 import type { Authenticator } from '../auth/authenticate.ts';
 import type { ApiRequestLogEntry as RequestLogEntry } from '../auth/request-log.ts';
 import type { LoginService } from '../auth/login.ts';
+import type { PasswordChange } from '../auth/password-reset.ts';
 import type { OAuthServices } from './routes/oauth-routes.ts';
 import type { CsrfPolicy } from '../auth/csrf.ts';
 import type { SiteRateLimiter } from '../auth/rate-limit.ts';
@@ -34,6 +35,8 @@ export interface ApiServices {
   readonly oauth?: OAuthServices;
   /** The password login flow, for the `/login` page. */
   readonly login?: LoginService;
+  /** Password changes (old password or reset key), for the `/update-password` page. */
+  readonly changePassword?: (change: PasswordChange) => Promise<string>;
   /** Client IP from the socket, or X-Forwarded-For when the peer is a trusted proxy. */
   clientIp(socketAddress: string, forwardedFor: string | undefined): string;
   /** Whether the peer is a trusted proxy (its X-Forwarded-Proto then counts). */
@@ -57,3 +60,38 @@ export interface ApiServices {
 }
 
 export type { ApiRequestLogEntry as RequestLogEntry } from '../auth/request-log.ts';
+
+/** A dependency `/readyz` asks: the database (Storage) or the cache. */
+export interface Pingable {
+  ping(): Promise<boolean>;
+}
+
+export type DependencyState = 'ok' | 'unavailable';
+
+/** What `/readyz` reports for load balancers. */
+export interface HealthReport {
+  readonly ready: boolean;
+  readonly database: DependencyState;
+  readonly cache: DependencyState;
+}
+
+/**
+ * Readiness: pings the database and the cache at once. A ping that fails, throws or takes longer
+ * than `timeoutMs` counts as unavailable, so the answer never waits on a hung dependency.
+ */
+export async function health(deps: { storage: Pingable; cache: Pingable }, timeoutMs = 1000): Promise<HealthReport> {
+  const probe = async (dependency: Pingable): Promise<DependencyState> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      const answered = await Promise.race([dependency.ping().catch(() => false), late]);
+      return answered ? 'ok' : 'unavailable';
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const [database, cache] = await Promise.all([probe(deps.storage), probe(deps.cache)]);
+  return { ready: database === 'ok' && cache === 'ok', database, cache };
+}

@@ -232,7 +232,7 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   registerResourceRoutes(app, services);
   registerV2Routes(app, services);
   if (services.oauth) registerOAuthRoutes(app, services.oauth);
-  if (services.login) registerLoginPageRoutes(app, services.login);
+  if (services.login && services.changePassword) registerLoginPageRoutes(app, services.login, services.changePassword);
 }
 
 /** Frappe shows `exception`/`exc` to System Users when allowed, never for 404s or CSRF errors. */

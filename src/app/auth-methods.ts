@@ -8,6 +8,7 @@ import { frappeError } from '../core/errors.ts';
 import { GUEST } from '../doctype/principal.ts';
 import type { AuthServices } from './auth-services.ts';
 import { createNamedApiKey, revokeNamedApiKey, rotateNamedApiKey } from '../auth/named-api-keys.ts';
+import { createResetKey, updatePassword } from '../auth/password-reset.ts';
 
 function requireUser(ctx: MethodContext): void {
   if (ctx.user === GUEST) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
@@ -176,6 +177,43 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
         await revokeNamedApiKey(ctx.documents, String(args.name ?? ''));
         await keyEvent(ctx, 'API key revoked', String(args.name));
         return 'ok';
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'frappe.core.doctype.user.user.update_password',
+    {
+      allowGuest: true,
+      methods: ['POST', 'PUT'],
+      params: ['new_password', 'key', 'old_password', 'logout_all_sessions'],
+      async handler(args, ctx) {
+        const services = auth();
+        const user = await updatePassword(services.deps, { newPassword: args.new_password, key: args.key, oldPassword: args.old_password, currentUser: ctx.user });
+        // As in Frappe, the user is logged in with the new password's session.
+        const outcome = await services.login.startSession(user, ctx.request);
+        if (outcome.session) setSessionLoginCookies(ctx.response, outcome.session, ctx.request.secure);
+        return outcome.session?.principal.userType === 'System User' ? '/app' : '/me';
+      },
+    },
+    'frappe',
+  );
+
+  methods.register(
+    'cortado.users.make_reset_link',
+    {
+      methods: ['POST'],
+      params: ['user'],
+      async handler(args, ctx) {
+        if (!ctx.roles.has('System Manager') && !ctx.roles.has('Administrator')) throw frappeError('PermissionError', 'Not permitted');
+        if (typeof args.user !== 'string' || !args.user || args.user === GUEST) throw frappeError('ValidationError', 'user is required');
+        const services = auth();
+        if (!(await services.deps.storage.get('SELECT "name" FROM "tabUser" WHERE "name" = ?', [args.user]))) {
+          throw frappeError('DoesNotExistError', `User ${args.user} not found`);
+        }
+        const key = await createResetKey(services.deps.storage, args.user, services.deps.clock.now());
+        return `${services.deps.config.host_name ?? ''}/update-password?key=${key}`;
       },
     },
     'frappe',

@@ -12,6 +12,7 @@ import { registerGetJsonBody } from '../api/get-json-body.ts';
 import { registerCors } from '../api/cors.ts';
 import { fileDocEvents, registerUploadFile } from '../api/methods/upload-file.ts';
 import { registerFileRoutes } from '../api/routes/file-routes.ts';
+import { registerHealthRoutes } from '../api/routes/health-routes.ts';
 import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
 import { createClientIpResolver, createTrustedPeerCheck } from '../auth/client-ip.ts';
 import { authServicesFor } from './auth-services.ts';
@@ -21,9 +22,10 @@ import { validateIpRulesText } from '../auth/ip-rules.ts';
 import type { Doc } from '../doctype/document/document-context.ts';
 import type { DocEventContext } from './app-definition.ts';
 import type { MethodRegistry } from '../api/methods/method-registry.ts';
-import type { ApiServices, RequestHooks } from '../api/api-services.ts';
+import { health, type ApiServices, type RequestHooks } from '../api/api-services.ts';
 import { createRequestLimiter, limitedError } from '../auth/rate-limit.ts';
 import { compileScopes } from '../auth/oauth/scopes.ts';
+import { updatePassword } from '../auth/password-reset.ts';
 import { openSite, type OpenSiteOptions, type Site } from './site.ts';
 
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
@@ -135,6 +137,8 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
   await app.register(cookie);
   // First: a preflight is answered before any session, CSRF or rate-limit work.
   registerCors(app, site.config);
+  // Before the API's hooks: /healthz and /readyz skip sessions, rate limits and hooks.
+  registerHealthRoutes(app, { readiness: () => health({ storage: site.storage, cache: site.cache }) });
 
   const auth = authServicesFor(site);
   const hooks = site.apps.map((a) => a.definition.hooks ?? {});
@@ -158,6 +162,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     },
     oauth: auth.oauth,
     login: auth.login,
+    changePassword: (change) => updatePassword(auth.deps, change),
     clientIp: createClientIpResolver(site.config.trusted_proxies),
     trustedPeer: createTrustedPeerCheck(site.config.trusted_proxies),
     csrf: auth.csrf,

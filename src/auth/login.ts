@@ -3,13 +3,13 @@
  * disabled users, forced password reset, two-factor, hooks, IP restriction, login hours, and
  * finally a new session. Failures answer Frappe's bare 401 bodies and are logged.
  */
-import { createHash } from 'node:crypto';
-import { randomHex, randomToken } from '../core/crypto.ts';
+import { randomToken } from '../core/crypto.ts';
+import { createResetKey } from './password-reset.ts';
 import { formatDate, formatDatetime } from '../core/clock.ts';
 import { frappeError, FrappeError } from '../core/errors.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import { hashPassword, verifyPassword } from '../core/passwords.ts';
-import { getHashedField, setHashedField } from '../doctype/document/password-fields.ts';
+import { getHashedField } from '../doctype/document/password-fields.ts';
 import { principalFor, ADMINISTRATOR, GUEST, type Principal } from '../doctype/principal.ts';
 import { rolesOf } from '../doctype/users.ts';
 import type { SystemSettings } from '../doctype/system-settings.ts';
@@ -113,13 +113,23 @@ export function createLoginService(deps: AuthDeps, sessions: SessionStore, colla
     if (!days || days <= 0 || row.name === ADMINISTRATOR || row.name === GUEST) return undefined;
     const last = row.last_password_reset_date ? Date.parse(`${row.last_password_reset_date}T00:00:00Z`) : Date.parse(`${formatDate(deps.clock.now())}T00:00:00Z`);
     if ((deps.clock.now().getTime() - last) / 86_400_000 <= days) return undefined;
-    const key = randomHex(56);
-    await setHashedField(deps.storage, 'User', row.name, 'reset_password_key', createHash('sha256').update(key).digest('hex'));
+    const key = await createResetKey(deps.storage, row.name, deps.clock.now());
     const base = deps.config.host_name ?? '';
     return { body: { redirect_to: `${base}/update-password?key=${key}&password_expired=true`, message: 'Password Reset' } };
   }
 
   return {
+    /**
+     * A session for a user whose identity was proven another way (a password just changed with
+     * a reset key): the same checks as a login after the password step.
+     */
+    async startSession(user: string, info: RequestInfo): Promise<LoginOutcome> {
+      const settings = await deps.settings();
+      const row = await findUserForLogin(deps, user, settings);
+      if (!row || (Number(row.enabled) !== 1 && row.name !== ADMINISTRATOR)) return fail('User disabled or missing', user, info);
+      return createSession(row, info, settings);
+    },
+
     async login(args: Record<string, unknown>, info: RequestInfo): Promise<LoginOutcome> {
       const settings = await deps.settings();
       for (const hook of hooks.beforeLogin) await hook({ user: String(args.usr ?? ''), request: info });

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadApp } from '../app/load-apps.ts';
-import { openServingSite, serve } from '../app/create-server.ts';
+import { MAX_WORKERS, serveProcess, workerCount } from '../app/workers.ts';
+import { migrateToPostgres } from '../app/migrate-to-postgres.ts';
 import { CONFIG_FILE, newSite, redactUrl, writeSiteConfig } from '../app/site.ts';
 import { sitePath, withSite } from './with-site.ts';
 import { userCommands } from './user-commands.ts';
@@ -20,6 +21,12 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number from 1 to 65535');
+  return n;
+}
+
+function workers(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_WORKERS) throw new InvalidArgumentError(`must be a number of processes from 1 to ${MAX_WORKERS}`);
   return n;
 }
 
@@ -49,9 +56,12 @@ export function commands(program: Command): void {
     .option('--port <port>', 'port to listen on', port, 8000)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--init', 'create the site first if it does not exist (SQLite; prints the Administrator password)')
-    .action(async (options: { port: number; host: string; init?: boolean }) => {
+    .option('--workers <n>', 'processes sharing the port (default: the number of cores on PostgreSQL, 1 on SQLite)', workers)
+    .action(async (options: { port: number; host: string; init?: boolean; workers?: number }) => {
       const path = sitePath(program);
       if (options.init && !existsSync(join(path, CONFIG_FILE))) {
+        // --init makes a SQLite site: refuse extra workers before creating anything.
+        workerCount({ db_url: undefined }, options.workers);
         const given = process.env.CORTADO_ADMIN_PASSWORD;
         const password = given && given.length > 0 ? given : randomToken(12);
         const site = await newSite(path, { adminPassword: password });
@@ -59,8 +69,8 @@ export function commands(program: Command): void {
         say(`created site ${site.path}`);
         if (!given) say(`Administrator password: ${password}  (shown once; change it with set-admin-password)`);
       }
-      const site = await openServingSite(path);
-      await serve(site, { port: options.port, host: options.host, announce: say, handleSignals: true });
+      const code = await serveProcess(path, { port: options.port, host: options.host, workers: options.workers, announce: say });
+      if (code !== undefined) process.exitCode = code;
     });
 
   program
@@ -140,6 +150,16 @@ export function commands(program: Command): void {
         say(`ended ${count} session(s)`);
       }),
     );
+
+  program
+    .command('migrate-to-postgres <db_url>')
+    .description('copy the SQLite site into PostgreSQL in one transaction, then set db_url (the SQLite file stays)')
+    .option('--force', 'replace cortado data the target database already holds')
+    .action(async (dbUrl: string, options: { force?: boolean }) => {
+      const summary = await migrateToPostgres(sitePath(program), dbUrl, { force: options.force, progress: say });
+      const rows = summary.tables.reduce((sum, table) => sum + table.rows, 0);
+      say(`migrated ${summary.tables.length} table(s), ${rows} row(s) to ${redactUrl(dbUrl)}`);
+    });
 
   userCommands(program);
 }

@@ -33,3 +33,18 @@ export function safeRedirect(target: unknown, fallback: string): string {
   if (/[\u0000-\u001f\\]/.test(target)) return fallback;
   return target;
 }
+
+export interface UpdatePasswordPageInput {
+  key: string;
+  expired: boolean;
+  error?: string;
+}
+
+export function renderUpdatePasswordPage(input: UpdatePasswordPageInput): string {
+  const error = input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` : '';
+  const why = input.expired ? '<p>Your password has expired. Choose a new one to continue.</p>' : '';
+  return renderPage(
+    'Set a new password',
+    `<h1>Set a new password</h1>${why}${error}<form method="post" action="/update-password"><input type="hidden" name="key" value="${escapeHtml(input.key)}"><label for="new_password">New password</label><input id="new_password" name="new_password" type="password" autocomplete="new-password" required autofocus><label for="confirm_password">Confirm new password</label><input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required><button type="submit">Save password</button></form>`,
+  );
+}

@@ -7,13 +7,38 @@ import type { LoginService } from '../../auth/login.ts';
 import { setSessionLoginCookies } from '../../auth/sessions/session-cookies.ts';
 import { FrappeError } from '../../core/errors.ts';
 import { PAGE_HEADERS } from '../pages/page-layout.ts';
-import { renderLoginPage, safeRedirect } from '../pages/login-page.ts';
+import { renderLoginPage, renderUpdatePasswordPage, safeRedirect } from '../pages/login-page.ts';
+import type { PasswordChange } from '../../auth/password-reset.ts';
 
 function page(reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply.code(status).headers(PAGE_HEADERS).send(html);
 }
 
-export function registerLoginPageRoutes(app: FastifyInstance, login: LoginService): void {
+export function registerLoginPageRoutes(app: FastifyInstance, login: LoginService, changePassword: (change: PasswordChange) => Promise<string>): void {
+  app.get('/update-password', async (request, reply) => {
+    const key = typeof request.cortado.args.key === 'string' ? request.cortado.args.key : '';
+    return page(reply, 200, renderUpdatePasswordPage({ key, expired: request.cortado.args.password_expired === 'true' }));
+  });
+
+  app.post('/update-password', async (request, reply) => {
+    const state = request.cortado;
+    const key = typeof state.args.key === 'string' ? state.args.key : '';
+    if (state.args.new_password !== state.args.confirm_password) {
+      return page(reply, 417, renderUpdatePasswordPage({ key, expired: false, error: 'The passwords do not match' }));
+    }
+    try {
+      const user = await changePassword({ newPassword: state.args.new_password, key, currentUser: state.principal.user });
+      await state.uow.finish(false);
+      const outcome = await login.startSession(user, state.info);
+      if (outcome.session) setSessionLoginCookies(state.response, outcome.session, state.info.secure);
+      return reply.code(303).header('Location', outcome.session?.principal.userType === 'System User' ? '/app' : '/me').send();
+    } catch (error) {
+      if (!(error instanceof FrappeError)) throw error;
+      await state.uow.finish(false);
+      return page(reply, error.status, renderUpdatePasswordPage({ key, expired: false, error: error.message || 'The password could not be changed' }));
+    }
+  });
+
   app.get('/login', async (request, reply) => {
     const target = safeRedirect(request.cortado.args['redirect-to'], '');
     if (request.cortado.principal.user !== 'Guest') {

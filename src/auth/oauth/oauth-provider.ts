@@ -59,6 +59,13 @@ function withParams(uri: string, params: Record<string, string | undefined>, fra
   return url.toString();
 }
 
+/** The redirect URI a request without `redirect_uri` means: the only one, or the default. */
+function defaultRedirectUri(client: OAuthClient): string | undefined {
+  if (client.redirectUris.length === 1) return client.redirectUris[0];
+  if (client.defaultRedirectUri && client.redirectUris.includes(client.defaultRedirectUri)) return client.defaultRedirectUri;
+  return undefined;
+}
+
 export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: SecretCipher, activity?: ActivityLogPort) {
   const tokens = createOAuthTokens(deps.storage, deps.hashKey, deps.clock);
   const limiter = createRequestLimiter(deps.cache);
@@ -77,8 +84,7 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
     if (given !== undefined) {
       if (!client.redirectUris.includes(given)) throw new OAuthError('invalid_request', 'redirect_uri does not match a registered redirect URI');
       redirectUri = given;
-    } else if (client.redirectUris.length === 1) redirectUri = client.redirectUris[0];
-    else if (client.defaultRedirectUri && client.redirectUris.includes(client.defaultRedirectUri)) redirectUri = client.defaultRedirectUri;
+    } else redirectUri = defaultRedirectUri(client);
     if (!redirectUri) throw new OAuthError('invalid_request', 'redirect_uri is required');
     return { client, redirectUri };
   }
@@ -234,7 +240,8 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
       if (roles.length > 0 && !roles.some((role) => ctx.principal.roles.has(role))) {
         return errorRedirect(request, ctx.issuer, 'access_denied', 'The user may not use this application');
       }
-      const skip = request.client.skipAuthorization || (s.skipAuthorization && (await tokens.hasActiveGrant(ctx.principal.user, request.client.name)));
+      // `prompt=consent` always asks, even a client that may skip authorization.
+      const skip = !prompt.includes('consent') && (request.client.skipAuthorization || (s.skipAuthorization && (await tokens.hasActiveGrant(ctx.principal.user, request.client.name))));
       if (skip) return grant(request, ctx, s);
       if (prompt.includes('none')) return errorRedirect(request, ctx.issuer, 'consent_required', 'The user has not approved this application');
       const forward: Record<string, string> = {};
@@ -286,7 +293,9 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
           const code = single(body, 'code');
           if (!code) throw new OAuthError('invalid_request', 'code is required');
           const row = await tokens.consumeCode(code, client.name);
-          const redirectUri = single(body, 'redirect_uri');
+          // RFC 6749 §4.1.3: required only if the authorization request had one; omitted, it
+          // means the client's default (as at authorize), which must still be the bound URI.
+          const redirectUri = single(body, 'redirect_uri') ?? defaultRedirectUri(client);
           if (redirectUri !== row.redirect_uri_bound_to_authorization_code) {
             throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request');
           }
