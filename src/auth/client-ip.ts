@@ -43,13 +43,38 @@ export function inRanges(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly Ra
   return ranges.some(([base, bits]) => base.kind() === address.kind() && address.match(base, bits));
 }
 
+interface Peer {
+  address: ipaddr.IPv4 | ipaddr.IPv6 | undefined;
+  text: string;
+  trusted: boolean;
+}
+
+/**
+ * The socket peer, parsed and checked against `ranges` once per distinct address: parsing
+ * with ipaddr.js cost about as much as one SQL statement per request (bench CPU profile,
+ * docs/performance.md). Bounded, so a flood of addresses only costs re-parsing.
+ */
+function peerParser(ranges: readonly Range[]): (socket: string) => Peer {
+  const seen = new Map<string, Peer>();
+  return (socket) => {
+    let peer = seen.get(socket);
+    if (!peer) {
+      const address = parseIp(socket);
+      peer = { address, text: address?.toString() ?? socket, trusted: address !== undefined && inRanges(address, ranges) };
+      if (seen.size >= 1024) seen.clear();
+      seen.set(socket, peer);
+    }
+    return peer;
+  };
+}
+
 /** Builds the resolver once; a bad `trusted_proxies` entry fails at start, not per request. */
 export function createClientIpResolver(trustedProxies: readonly string[]): (socket: string, forwardedFor: string | undefined) => string {
   const ranges = trustedProxies.map(parseRange);
+  const parsePeer = peerParser(ranges);
   return function clientIp(socket, forwardedFor) {
-    const peer = parseIp(socket);
-    const peerText = peer?.toString() ?? socket;
-    if (!peer || !forwardedFor || !inRanges(peer, ranges)) return peerText;
+    const { address: peer, text: peerText, trusted } = parsePeer(socket);
+    if (!peer || !forwardedFor || !trusted) return peerText;
     // Walk from the nearest hop outwards; the first address not of our own proxies is the client.
     const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
     for (let i = hops.length - 1; i >= 0; i--) {
@@ -64,9 +89,6 @@ export function createClientIpResolver(trustedProxies: readonly string[]): (sock
 
 /** Whether a socket peer is one of our trusted proxies (whose X-Forwarded-* headers count). */
 export function createTrustedPeerCheck(trustedProxies: readonly string[]): (socket: string) => boolean {
-  const ranges = trustedProxies.map(parseRange);
-  return (socket) => {
-    const peer = parseIp(socket);
-    return peer !== undefined && inRanges(peer, ranges);
-  };
+  const parsePeer = peerParser(trustedProxies.map(parseRange));
+  return (socket) => parsePeer(socket).trusted;
 }

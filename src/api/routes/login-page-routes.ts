@@ -41,7 +41,7 @@ export function registerLoginPageRoutes(app: FastifyInstance, login: LoginServic
 
   app.get('/login', async (request, reply) => {
     const target = safeRedirect(request.cortado.args['redirect-to'], '');
-    if (request.cortado.principal.user !== 'Guest') {
+    if (request.cortado.principal.user !== 'Guest' && request.cortado.args.force !== '1') {
       return reply.code(302).header('Location', target || (request.cortado.principal.userType === 'System User' ? '/app' : '/me')).send();
     }
     return page(reply, 200, renderLoginPage({ redirectTo: target }));

@@ -234,7 +234,9 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
         const back = new URL(ctx.requestPath, 'http://placeholder');
         back.searchParams.delete('prompt');
         if (tooOld) back.searchParams.delete('max_age');
-        return { kind: 'login', location: `/login?redirect-to=${encodeURIComponent(back.pathname + back.search)}` };
+        // A logged-in user asked to log in again (prompt=login, max_age) sees the form anyway.
+        const force = ctx.principal.user === 'Guest' ? '' : '&force=1';
+        return { kind: 'login', location: `/login?redirect-to=${encodeURIComponent(back.pathname + back.search)}${force}` };
       }
       const roles = request.client.allowedRoles;
       if (roles.length > 0 && !roles.some((role) => ctx.principal.roles.has(role))) {
@@ -339,6 +341,8 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
         }
         if (grantType === 'client_credentials') {
           if (client.isPublic) throw new OAuthError('unauthorized_client', 'Public clients cannot use client_credentials');
+          // Acting as the client's user without anyone's consent must be chosen for the client.
+          if (client.grantType !== 'Client Credentials') throw new OAuthError('unauthorized_client', 'This client is not set up for the client_credentials grant');
           if (!client.user) throw new OAuthError('unauthorized_client', 'The client has no user to act as');
           const requested = parseScopes(single(body, 'scope') ?? '');
           const scopes = (requested.length > 0 ? requested : client.scopes).filter((scope) => scope !== 'openid');

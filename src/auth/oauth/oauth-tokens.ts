@@ -196,6 +196,11 @@ export function createOAuthTokens(db: SqlExecutor, hashKey: string, clock: Clock
     async refresh(token: string, clientName: string, requested: string[] | undefined, settings: TokenSettings): Promise<{ issued: IssuedTokens; row: TokenRow }> {
       const row = await db.get<TokenRow>('SELECT * FROM "tabOAuth Bearer Token" WHERE "refresh_token" = ?', [hash('refresh', token)]);
       if (!row || row.client !== clientName) throw new OAuthError('invalid_grant', 'The refresh token is invalid');
+      const granted = row.scopes.split(' ').filter(Boolean);
+      const scopes = requested ?? granted;
+      // A request for wider scopes is refused before the token is consumed: a client's bad
+      // request must neither cost it its grant nor look like reuse on the next refresh.
+      if (row.status === 'Active' && scopes.some((s) => !granted.includes(s))) throw new OAuthError('invalid_scope', 'A refresh cannot widen the scope');
       const claimed = await db.run('UPDATE "tabOAuth Bearer Token" SET "status" = \'Revoked\' WHERE "name" = ? AND "status" = \'Active\'', [row.name]);
       if (claimed.changes !== 1) {
         await revokeFamily(row.grant_family);
@@ -204,9 +209,6 @@ export function createOAuthTokens(db: SqlExecutor, hashKey: string, clock: Clock
       if (!row.refresh_expiration_time || toMs(row.refresh_expiration_time) <= now().getTime()) {
         throw new OAuthError('invalid_grant', 'The refresh token has expired');
       }
-      const granted = row.scopes.split(' ').filter(Boolean);
-      const scopes = requested ?? granted;
-      if (scopes.some((s) => !granted.includes(s))) throw new OAuthError('invalid_scope', 'A refresh cannot widen the scope');
       const issued = await this.issue({
         client: row.client,
         user: row.user,
@@ -226,9 +228,11 @@ export function createOAuthTokens(db: SqlExecutor, hashKey: string, clock: Clock
     },
 
     async hasActiveGrant(user: string, clientName: string): Promise<boolean> {
+      // A grant lives while its access or refresh token does.
+      const text = formatDatetime(now());
       const row = await db.get(
-        'SELECT "name" FROM "tabOAuth Bearer Token" WHERE "user" = ? AND "client" = ? AND "status" = \'Active\' LIMIT 1',
-        [user, clientName],
+        'SELECT "name" FROM "tabOAuth Bearer Token" WHERE "user" = ? AND "client" = ? AND "status" = \'Active\' AND ("expiration_time" > ? OR "refresh_expiration_time" > ?) LIMIT 1',
+        [user, clientName, text, text],
       );
       return row !== undefined;
     },

@@ -238,6 +238,12 @@ function listOf(value: unknown): unknown[] {
   return [value];
 }
 
+/**
+ * Longest `like` pattern accepted, in UTF-8 bytes: SQLite's SQLITE_MAX_LIKE_PATTERN_LENGTH, past
+ * which it fails the query ("LIKE or GLOB pattern too complex"); refused on every database alike.
+ */
+export const MAX_LIKE_PATTERN_BYTES = 50_000;
+
 /** A `like` pattern that cannot end in a lone escape character (PostgreSQL refuses those). */
 function likePattern(value: unknown, column: string): string {
   if (typeof value === 'object' && value !== null) {
@@ -245,7 +251,11 @@ function likePattern(value: unknown, column: string): string {
   }
   const text = refuseNul(value === null || value === undefined ? '' : String(value), column);
   const trailing = /\\+$/.exec(text)?.[0].length ?? 0;
-  return trailing % 2 === 1 ? `${text}\\` : text;
+  const pattern = trailing % 2 === 1 ? `${text}\\` : text;
+  if (Buffer.byteLength(pattern) > MAX_LIKE_PATTERN_BYTES) {
+    throw frappeError('ValidationError', `Invalid value for ${column}: a like pattern may not exceed ${MAX_LIKE_PATTERN_BYTES} bytes`);
+  }
+  return pattern;
 }
 
 // ---------------------------------------------------------------------------------------------
