@@ -58,17 +58,27 @@ export async function serveProcess(sitePath: string, options: ServeProcessOption
     // The primary announces; a worker only serves and drains on SIGTERM.
     const site = await openServingSite(path);
     await serve(site, { port: options.port, host: options.host, handleSignals: true });
+    // A worker may get a signal twice: from the primary and directly (systemd's default
+    // KillMode, a terminal's Ctrl-C, `kill -- -<pgid>`). The first starts the drain; a later
+    // one must not end the process mid-drain with the default action.
+    const ignore = () => undefined;
+    process.on('SIGTERM', ignore);
+    process.on('SIGINT', ignore);
     return undefined;
   }
   // A missing or broken site fails below in openServingSite with its own message.
-  const config = existsSync(join(path, CONFIG_FILE)) ? loadSiteConfig(join(path, CONFIG_FILE)) : { db_url: undefined };
+  const config = existsSync(join(path, CONFIG_FILE)) ? loadSiteConfig(join(path, CONFIG_FILE)) : { db_url: undefined, redis_url: undefined };
   const workers = workerCount(config, options.workers);
   if (workers === 1) {
     const site = await openServingSite(path);
     await serve(site, { port: options.port, host: options.host, announce: options.announce, handleSignals: true });
     return undefined;
   }
-  return runPrimary({ ...options, workers, sitePath: path });
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (!config.redis_url) {
+    warn(`warning: without redis_url each of the ${workers} workers keeps its own login-failure and rate-limit counters; set redis_url to share them`);
+  }
+  return runPrimary({ ...options, warn, workers, sitePath: path });
 }
 
 export interface PrimaryOptions {
@@ -163,6 +173,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       const slot = slots.find((s) => s.worker === worker);
       if (!slot || listened.has(worker.id)) return;
       listened.add(worker.id);
+      if (started) options.announce(`worker ${worker.process.pid ?? '?'} serving (restarted)`);
       if (!started && slots.every((s) => s.worker !== undefined && listened.has(s.worker.id))) {
         started = true;
         const pids = slots.map((s) => s.worker?.process.pid).join(', ');
@@ -178,6 +189,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       listened.delete(worker.id);
       const clean = code === 0 && !signal;
       if (stopping) {
+        if (!clean && started) warn(`worker ${worker.process.pid ?? '?'} exited (${describeExit(code, signal)}) while draining`);
         if (!clean && signal !== 'SIGTERM') failed = true;
         finishIfDone();
         return;

@@ -38,13 +38,13 @@ export async function generateUserKeys(ctx: DocumentContext, user: string, hashK
 
 /**
  * The user owning `apiKey` and the stored hash of its secret, in one statement: each SQL
- * statement is a measurable share of a request (docs/performance.md). The `__Auth` half reads
- * as `getHashedField` does: a hash only when the row is not encrypted.
+ * statement is a measurable share of a request (docs/performance.md). Scalar subqueries, not a
+ * join, so each part keeps the index plan of its own statement whatever SQLite's statistics
+ * say; the `__Auth` part reads as `getHashedField` does (a hash only when not encrypted).
  */
-const USER_KEY_SQL =
-  'SELECT u."name", u."enabled", a."password", a."encrypted" FROM "tabUser" u ' +
-  'LEFT JOIN "__Auth" a ON a."doctype" = \'User\' AND a."name" = u."name" AND a."fieldname" = \'api_secret\' ' +
-  'WHERE u."api_key" = ?';
+const AUTH_COLUMN = (column: string) =>
+  `(SELECT "${column}" FROM "__Auth" WHERE "doctype" = 'User' AND "name" = "tabUser"."name" AND "fieldname" = 'api_secret')`;
+const USER_KEY_SQL = `SELECT "name", "enabled", ${AUTH_COLUMN('password')} AS "password", ${AUTH_COLUMN('encrypted')} AS "encrypted" FROM "tabUser" WHERE "api_key" = ?`;
 
 /** The enabled user owning `apiKey` whose secret matches, else undefined. */
 export async function verifyUserApiKey(db: SqlExecutor, apiKey: string, apiSecret: string, hashKey: string): Promise<string | undefined> {

@@ -351,10 +351,7 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
           log(client.user, 'Success', `Client credentials grant to ${client.appName}`, ip);
           return tokenResponse(client, client.user, scopes, issued, s, issuer, {});
         }
-        if (grantType === 'password' && s.enablePasswordGrant) {
-          throw new OAuthError('unsupported_grant_type', 'The password grant is configured but handled by the login flow');
-        }
-        throw new OAuthError('unsupported_grant_type', 'Supported grant types: authorization_code, refresh_token, client_credentials');
+        throw new OAuthError('unsupported_grant_type', 'Supported grant types: authorization_code, refresh_token, client_credentials (the password grant is not offered: RFC 9700 §2.4)');
       } catch (error) {
         return oauthFailure(error);
       }

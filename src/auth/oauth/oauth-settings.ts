@@ -16,7 +16,6 @@ export interface OAuthSettings {
   allowedPublicClientOrigins: string[];
   accessTokenLifetime: number;
   refreshTokenLifetimeDays: number;
-  enablePasswordGrant: boolean;
   enableImplicitGrant: boolean;
 }
 
@@ -42,7 +41,6 @@ export async function readOAuthSettings(db: SqlExecutor, registry: MetaRegistry)
     allowedPublicClientOrigins: lines('allowed_public_client_origins'),
     accessTokenLifetime: positive('access_token_lifetime', 3600),
     refreshTokenLifetimeDays: positive('refresh_token_lifetime_days', 30),
-    enablePasswordGrant: flag('enable_password_grant'),
     enableImplicitGrant: flag('enable_implicit_grant'),
   };
 }

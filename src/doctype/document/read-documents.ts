@@ -43,6 +43,14 @@ export function notFound(doctype: string, name: unknown): never {
   throw frappeError('DoesNotExistError', `${doctype} ${String(name)} not found`, { title: 'Not Found' });
 }
 
+/**
+ * Whether `name` could be stored at all: names never hold NUL (naming refuses control
+ * characters), and PostgreSQL refuses NUL in any text parameter, so such a name is simply not found.
+ */
+export function isStorableName(name: unknown): boolean {
+  return !String(name).includes('\u0000');
+}
+
 /** Throws Frappe's 403 before any existence check when the user cannot read the DocType at all. */
 function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'read' | 'select' = 'read'): void {
   if (ctx.ignorePermissions) return;
@@ -57,6 +65,7 @@ function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'r
 }
 
 export async function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
+  if (!isStorableName(name)) return undefined;
   const q = ctx.db.dialect.quote;
   return ctx.db.get(`SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?`, [String(name)]);
 }

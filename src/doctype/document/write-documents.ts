@@ -12,7 +12,7 @@ import { assertDocPermission, assertDoctypePermission, readableFieldnames } from
 import { assertScope, type Doc, type DocEvent, type DocumentContext } from './document-context.ts';
 import { newName, validateName } from './naming.ts';
 import { deleteAuthRows, setEncryptedField } from './password-fields.ts';
-import { getDoc, getSingle, loadChildren, loadRow, notFound, rowToDoc } from './read-documents.ts';
+import { getDoc, getSingle, isStorableName, loadChildren, loadRow, notFound, rowToDoc } from './read-documents.ts';
 import { prepareChildRows, prepareValues, validateLinks, type PreparedChild, type PreparedValues } from './validate-values.ts';
 
 async function fire(ctx: DocumentContext, event: DocEvent, doctype: string, doc: Doc): Promise<void> {
@@ -202,7 +202,7 @@ function lockSuffix(ctx: DocumentContext): string {
 async function loadForUpdate(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row> {
   await ctx.db.begin();
   const q = ctx.db.dialect.quote;
-  const row = await ctx.db.get(`SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?${lockSuffix(ctx)}`, [String(name)]);
+  const row = isStorableName(name) ? await ctx.db.get(`SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?${lockSuffix(ctx)}`, [String(name)]) : undefined;
   if (!row) {
     if (!ctx.ignorePermissions) assertDoctypePermission(meta, 'read', ctx.principal);
     notFound(meta.name, name);
