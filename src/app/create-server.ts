@@ -5,9 +5,11 @@
  */
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { registerBuiltinMethods } from '../api/methods/builtin-methods.ts';
 import { registerApi } from '../api/register-api.ts';
+import { renderError } from '../api/error-response.ts';
+import { frappeError } from '../core/errors.ts';
 import { registerGetJsonBody } from '../api/get-json-body.ts';
 import { registerCors } from '../api/cors.ts';
 import { fileDocEvents, registerUploadFile } from '../api/methods/upload-file.ts';
@@ -118,7 +120,17 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // DocType names and document names may be long; Fastify's default cap is 100 characters.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // Errors the router raises before any hook runs still answer in Frappe's shape.
+    frameworkErrors(error, request, reply) {
+      const frappe =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? frappeError('DoesNotExistError', 'Not found', { title: 'Not Found' })
+          : frappeError('ValidationError', 'Malformed request URL', { status: 400 });
+      const answer = renderError(frappe, { path: request.url.split('?')[0] ?? '/', headers: request.headers });
+      void (reply as FastifyReply).code(answer.status).headers({ 'Cache-Control': 'no-store', ...answer.headers }).type(answer.contentType).send(answer.body);
+    },
   });
   registerGetJsonBody(app, site.config.max_file_size);
   // Frappe accepts an empty body with Content-Type: application/json (axios sends one on GET).

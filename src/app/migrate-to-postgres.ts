@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, parseSiteConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { migrateSchema } from '../doctype/schema.ts';
-import type { ColumnKind, ColumnSpec, SqlExecutor, SqlValue, Storage } from '../storage/types.ts';
+import type { ColumnKind, ColumnSpec, SqlExecutor, SqlValue, Storage, Transaction } from '../storage/types.ts';
 import { SQLITE_FILE, selectStorage } from './select-adapters.ts';
 import { CONFIG_FILE, openSite, redactUrl, writeSiteConfig } from './site.ts';
 
@@ -154,8 +154,9 @@ interface CopyOptions {
 async function copyAll(source: Storage, target: Storage, sourceTables: string[], options: CopyOptions): Promise<void> {
   // The SQLite write lock for the whole copy: no writer changes the file under it.
   const snapshot = await source.begin();
-  const tx = await target.begin();
+  let tx: Transaction | undefined;
   try {
+    tx = await target.begin();
     if (options.force) {
       for (const table of (await target.tableNames()).filter(isCortadoTable)) await tx.run(`DELETE FROM ${tx.dialect.quote(table)}`);
     }
@@ -164,15 +165,16 @@ async function copyAll(source: Storage, target: Storage, sourceTables: string[],
       const expected = await countRows(snapshot, table);
       const landed = await countRows(tx, table);
       if (rows !== expected || landed !== expected) {
-        throw new Error(`${table}: ${expected} row(s) in SQLite but ${landed} copied; nothing was written`);
+        throw new Error(`${table}: ${expected} row(s) in SQLite but ${landed} copied`);
       }
       options.tables.push({ name: table, rows });
       options.say(`  ${table}: ${rows} row(s)`);
     }
     await tx.commit();
   } catch (error) {
-    await tx.rollback();
-    throw error;
+    await tx?.rollback();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${message} (rolled back: no rows were written to PostgreSQL, the site still uses SQLite)`, { cause: error });
   } finally {
     await snapshot.rollback();
   }
@@ -197,7 +199,9 @@ async function copyTable(source: SqlExecutor, target: SqlExecutor, table: string
     try {
       await target.run(`INSERT INTO ${q(table)} (${columnList}) VALUES ${rows.map(() => rowPlaceholders).join(', ')}`, params);
     } catch (error) {
-      throw new Error(`copying ${table} failed: ${(error as Error).message}`, { cause: error });
+      // The database's own words (e.g. "value too long for type character varying(140)").
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      throw new Error(`copying ${table} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause: error });
     }
     copied += rows.length;
     last = BigInt(rows[rows.length - 1]?.__cortado_rowid as number);

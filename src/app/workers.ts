@@ -99,7 +99,6 @@ export interface PrimaryOptions {
 }
 
 interface Slot {
-  readonly index: number;
   worker: Worker | undefined;
   startedAt: number;
   crashes: number;
@@ -120,7 +119,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const maxRestartDelay = options.maxRestartDelayMs ?? 15_000;
   const stableAfter = options.stableAfterMs ?? 30_000;
   const drainTimeout = options.drainTimeoutMs ?? 30_000;
-  const slots: Slot[] = Array.from({ length: options.workers }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, restart: undefined }));
+  const slots: Slot[] = Array.from({ length: options.workers }, () => ({ worker: undefined, startedAt: 0, crashes: 0, restart: undefined }));
   const listened = new Set<number>();
   let started = false;
   let stopping = false;
@@ -143,7 +142,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const fork = (slot: Slot) => {
       slot.restart = undefined;
       slot.startedAt = Date.now();
-      slot.worker = cluster.fork({ CORTADO_WORKER: String(slot.index + 1) });
+      slot.worker = cluster.fork();
     };
 
     const stop = (reason: string | undefined) => {

@@ -48,6 +48,7 @@ const USER_KEY_SQL = `SELECT "name", "enabled", ${AUTH_COLUMN('password')} AS "p
 
 /** The enabled user owning `apiKey` whose secret matches, else undefined. */
 export async function verifyUserApiKey(db: SqlExecutor, apiKey: string, apiSecret: string, hashKey: string): Promise<string | undefined> {
+  if (apiKey.includes('\u0000')) return undefined;
   const row = await db.get<{ name: string; enabled: number | string; password: string | null; encrypted: number | string | null }>(USER_KEY_SQL, [apiKey]);
   // Hash even when the key is unknown, so timing does not tell which keys exist.
   const presented = keyedHash(hashKey, apiSecret);

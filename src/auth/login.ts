@@ -35,6 +35,8 @@ const USER_COLUMNS =
   '"name", "enabled", "user_type", "full_name", "first_name", "last_name", "restrict_ip", "login_before", "login_after", "last_password_reset_date", "user_image", "language", "simultaneous_sessions", "bypass_restrict_ip_check_if_2fa_enabled"';
 
 export async function findUserForLogin(deps: AuthDeps, identifier: string, settings: SystemSettings): Promise<UserRow | undefined> {
+  // No user name holds a NUL; PostgreSQL could not even compare one.
+  if (identifier.includes('\u0000')) return undefined;
   const byName = await deps.storage.get<UserRow>(`SELECT ${USER_COLUMNS} FROM "tabUser" WHERE "name" = ? OR "email" = ?`, [identifier, identifier]);
   if (byName) return byName;
   if (settings.allow_login_using_mobile_number) {

@@ -95,6 +95,14 @@ export class UniqueViolation extends Error {
   }
 }
 
+/**
+ * The database refused a value (text it cannot store, such as a NUL character, or a number out
+ * of range): the client's input is wrong, not the server.
+ */
+export class StorageValueError extends Error {
+  override name = 'StorageValueError';
+}
+
 /** The database cannot be reached; requests fail fast with 503. */
 export class StorageUnavailable extends Error {
   override name = 'StorageUnavailable';

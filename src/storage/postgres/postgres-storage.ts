@@ -11,6 +11,7 @@ import pg from 'pg';
 import {
   quoteIdentifier,
   StorageUnavailable,
+  StorageValueError,
   UniqueViolation,
   type ColumnInfo,
   type ColumnSpec,
@@ -157,6 +158,10 @@ function mapError(error: unknown): unknown {
   if (error instanceof UniqueViolation || error instanceof StorageUnavailable) return error;
   const e = error as { code?: string; table?: string; detail?: string };
   if (e?.code === '23505') return new UniqueViolation(e.table, violatedColumn(e.detail), { cause: error });
+  // Bad text encoding (NUL), value too long, number out of range.
+  if (e?.code === '22021' || e?.code === '22P05' || e?.code === '22001' || e?.code === '22003') {
+    return new StorageValueError('the database cannot store a value of this request', { cause: error });
+  }
   if (isUnavailable(error)) {
     return new StorageUnavailable(`PostgreSQL unavailable: ${(error as Error).message}`, { cause: error });
   }
