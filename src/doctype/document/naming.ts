@@ -15,15 +15,13 @@ export interface NamingContext {
   now: Date;
 }
 
-/** Advances a counter in tabSeries and returns the new value. */
+/** Advances a counter in tabSeries and returns the new value, atomically (one upsert). */
 export async function nextSeriesValue(db: SqlExecutor, key: string): Promise<number> {
-  const updated = await db.run('UPDATE "tabSeries" SET "current" = "current" + 1 WHERE "name" = ?', [key]);
-  if (updated.changes === 0) {
-    await db.run('INSERT INTO "tabSeries" ("name", "current") VALUES (?, 1)', [key]);
-    return 1;
-  }
-  const row = await db.get<{ current: number | string }>('SELECT "current" FROM "tabSeries" WHERE "name" = ?', [key]);
-  return Number(row?.current ?? 1);
+  const rows = await db.all<{ current: number | string }>(
+    'INSERT INTO "tabSeries" ("name", "current") VALUES (?, 1) ON CONFLICT ("name") DO UPDATE SET "current" = "tabSeries"."current" + 1 RETURNING "current"',
+    [key],
+  );
+  return Number(rows[0]?.current ?? 1);
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
