@@ -41,6 +41,8 @@ export interface AuthServices {
   readonly activity: ReturnType<typeof createActivityLog>;
   readonly requestLog: RequestLog;
   readonly oauth: OAuthServices;
+  /** Drops a per-process cache here and, through the cache's pub/sub, on every other node. */
+  invalidate(what: InvalidationTopic): void;
   /** Writes what is still buffered (request log, key usage) and stops the timers. */
   close(): Promise<void>;
 }
@@ -72,6 +74,10 @@ function createIpRulesPort(developerMode: boolean): IpRulesPort {
     refusal: (ip) => ipRefusal(ip, { developerMode }),
   };
 }
+
+/** Per-process caches other nodes must drop when this one changes what they hold. */
+export type InvalidationTopic = 'settings' | 'signing-keys';
+const INVALIDATION_CHANNEL = 'cortado:invalidate';
 
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const bySite = new WeakMap<Site, AuthServices>();
@@ -174,10 +180,20 @@ export function authServicesFor(site: Site): AuthServices {
     activity,
     requestLog,
     oauth,
+    invalidate(what) {
+      dropLocal(what);
+      site.cache.publish(INVALIDATION_CHANNEL, what).catch((error: unknown) => site.logger.warn('cache invalidation not published', { error: String(error) }));
+    },
     async close() {
       await Promise.allSettled([requestLog.close(), lastUsed.close()]);
     },
   };
+  function dropLocal(what: string): void {
+    if (what === 'settings') settings.invalidate();
+    else if (what === 'signing-keys') keys.invalidate();
+  }
+  // Other nodes' changes arrive here; the 1-second settings lifetime covers a lost message.
+  site.cache.subscribe(INVALIDATION_CHANNEL, dropLocal).catch((error: unknown) => site.logger.warn('cache invalidation not subscribed', { error: String(error) }));
   bySite.set(site, services);
   return services;
 }

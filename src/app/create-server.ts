@@ -60,7 +60,7 @@ function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
 /** Document events cortado itself needs: settings caches and sessions follow changes. */
 function coreDocEvents(getSite: () => Site) {
   return {
-    'System Settings': { on_update: () => authServicesFor(getSite()).settings.invalidate() },
+    'System Settings': { on_update: () => authServicesFor(getSite()).invalidate('settings') },
     User: {
       validate(doc: Doc) {
         if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
