@@ -8,7 +8,7 @@ import { migrateToPostgres } from '../app/migrate-to-postgres.ts';
 import { CONFIG_FILE, newSite, redactUrl, writeSiteConfig } from '../app/site.ts';
 import { sitePath, withSite } from './with-site.ts';
 import { userCommands } from './user-commands.ts';
-import { destroyAllSessions } from '../app/sessions-admin.ts';
+import { destroyAllSessions, rotateSigningKey } from '../app/sessions-admin.ts';
 import { randomToken } from '../core/crypto.ts';
 
 export class CliError extends Error {
@@ -148,6 +148,17 @@ export function commands(program: Command): void {
       withSite(program, async (site) => {
         const count = await destroyAllSessions(site);
         say(`ended ${count} session(s)`);
+      }),
+    );
+
+  program
+    .command('rotate-oauth-key')
+    .description('start signing ID tokens with a new key (the old one stays in the JWKS for 7 days)')
+    .action(() =>
+      withSite(program, async (site) => {
+        await site.migrate();
+        const kid = await rotateSigningKey(site);
+        say(`now signing with key ${kid}`);
       }),
     );
 
