@@ -1,0 +1,304 @@
+/**
+ * `npm run bench`: cortado against a bare node:http server, side by side (issue 8).
+ *
+ * Seeds a temporary site (embedded SQLite; also PostgreSQL + Redis when configured), starts
+ * `cortado serve` and a bare node:http server as separate processes pinned to core 0, and
+ * drives them from this process, pinned to core 1, with autocannon: for each round and each
+ * scenario, bare then cortado, each after a warm-up. Prints a table (medians over the rounds,
+ * ratio to bare) and the issue's targets as met / not met, and writes the report as JSON (and
+ * the table as Markdown) to `.bench/`. Everything it started or made is removed at the end,
+ * on error and on Ctrl-C. See docs/performance.md and `npm run bench -- --help`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { runLoad, type Measurement, type RequestSpec } from './bench/load.ts';
+import { parseBenchOptions, USAGE, type BenchOptions } from './bench/options.ts';
+import {
+  assertNotInterrupted,
+  cleanup,
+  cleanUpOnSignals,
+  freePort,
+  Interrupted,
+  interruptedExitCode,
+  pinOrReexec,
+  startServer,
+  type Pinning,
+  type ServerProcess,
+} from './bench/processes.ts';
+import { formatProfile, summariseProfile, type ProfileSummary } from './bench/profile.ts';
+import {
+  bareSummary,
+  evaluateTargets,
+  formatMarkdownTable,
+  formatTable,
+  formatTargets,
+  summariseScenario,
+  type RunRecord,
+  type ScenarioReport,
+} from './bench/report.ts';
+import { NOT_IMPLEMENTED, SCENARIOS, selectScenarios, type Scenario, type ScenarioContext, type ServerHandle } from './bench/scenarios.ts';
+import { BENCH_USER, seedSite, type BenchSite } from './bench/seed.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'cortado.mjs');
+const BARE_SERVER = join(ROOT, 'scripts', 'bench', 'bare-server.mjs');
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.CORTADO_ADMIN_PASSWORD;
+  delete env.CORTADO_BENCH_PINNED;
+  return env;
+}
+
+function packageVersion(name: string): string {
+  try {
+    const require = createRequire(join(ROOT, 'package.json'));
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gitInfo(): { commit: string; dirty: boolean } {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
+  return { commit: head.status === 0 ? head.stdout.trim() : 'unknown', dirty: status.status === 0 && status.stdout.trim() !== '' };
+}
+
+/** A password login over HTTP; returns the `sid` cookie. */
+async function login(url: string, usr: string, pwd: string): Promise<string> {
+  const response = await fetch(`${url}/api/method/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ usr, pwd }),
+  });
+  const text = await response.text();
+  const sid = response.headers
+    .getSetCookie()
+    .map((cookie) => /^sid=([^;]*)/.exec(cookie)?.[1])
+    .find((value) => value && value !== 'Guest');
+  if (!response.ok || !sid) throw new Error(`login as ${usr} failed: HTTP ${response.status} ${text.slice(0, 300)}`);
+  return sid;
+}
+
+async function fetchOnce(url: string, request: RequestSpec): Promise<{ status: number; body: string }> {
+  const response = await fetch(url + request.path, { method: request.method, headers: request.headers, body: request.body });
+  return { status: response.status, body: await response.text() };
+}
+
+async function startCortado(name: string, bench: BenchSite, pinning: Pinning, profileDir?: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  return startServer({
+    name,
+    command: [...pinning.serverPrefix, process.execPath, ...nodeFlags, BIN, '--site', bench.path, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+    cwd: ROOT,
+    env: childEnv(),
+    port,
+    readyPath: '/api/method/ping',
+  });
+}
+
+function describeRun(m: Measurement): string {
+  const failed = m.non2xx + m.errors + m.timeouts;
+  return `${m.rps.toFixed(0).padStart(6)} req/s p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms${failed ? ` FAILED ${failed} (${JSON.stringify(m.statusCodes)})` : ''}`;
+}
+
+async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
+  const started = new Date();
+  const loadAtStart = loadavg();
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const scenarios = selectScenarios(options.only);
+  const skipped: { id: string; title: string; reason: string }[] = [];
+  const pgUrl = process.env.CORTADO_BENCH_PG_URL || process.env.CORTADO_TEST_PG_URL || undefined;
+  const redisUrl = process.env.CORTADO_BENCH_REDIS_URL || process.env.CORTADO_TEST_REDIS_URL || undefined;
+  let selected = scenarios;
+  if (!pgUrl && scenarios.some((s) => s.server === 'pg')) {
+    for (const s of scenarios.filter((x) => x.server === 'pg')) skipped.push({ id: s.id, title: s.title, reason: 'PostgreSQL not configured (set CORTADO_BENCH_PG_URL or CORTADO_TEST_PG_URL)' });
+    selected = scenarios.filter((s) => s.server !== 'pg');
+  }
+  if (options.only.length === 0 || options.only.some((id) => id.startsWith('pg'))) skipped.push(...NOT_IMPLEMENTED);
+  if (selected.length === 0) throw new Error('no scenario to run');
+
+  const totalRuns = selected.length * 2 * options.rounds;
+  say(`cortado bench: ${selected.length} scenarios × ${options.rounds} rounds, ${options.connections} connections, ${options.duration} s runs after ${options.warmup} s warm-up (≈ ${Math.ceil((totalRuns * (options.duration + options.warmup)) / 60)} min)`);
+  say(`placement: ${pinning.description}`);
+
+  say(`seeding a SQLite site (${options.todos} ToDo rows, users, keys, named key, OAuth token)`);
+  const sqliteBench = await seedSite({ label: 'sqlite', todos: options.todos, full: true });
+  let pgBench: BenchSite | undefined;
+  const wantPg = selected.some((s) => s.server === 'pg');
+  if (wantPg && pgUrl) {
+    say(`seeding a PostgreSQL site${redisUrl ? ' with Redis' : ' (no Redis configured: in-process cache)'}`);
+    pgBench = await seedSite({ label: 'pg', dbUrl: pgUrl, redisUrl, todos: options.todos, full: false });
+  }
+
+  const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles', stamp) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const cortado = await startCortado('cortado (SQLite)', sqliteBench, pinning, profileDir);
+  const cortadoPg = pgBench ? await startCortado('cortado (PostgreSQL)', pgBench, pinning) : undefined;
+  const sqlite: ServerHandle = {
+    url: cortado.url,
+    bench: sqliteBench,
+    adminSid: await login(cortado.url, 'Administrator', sqliteBench.adminPassword),
+    userSid: await login(cortado.url, BENCH_USER, sqliteBench.userPassword),
+  };
+  const pg: ServerHandle | undefined =
+    cortadoPg && pgBench ? { url: cortadoPg.url, bench: pgBench, adminSid: '', userSid: '' } : undefined;
+  const ctx: ScenarioContext = { sqlite, pg, loginRate: options.loginRate };
+
+  // The bare server answers with exactly the body of the measured document read.
+  const read = await fetchOnce(sqlite.url, { method: 'GET', path: `/api/resource/ToDo/${encodeURIComponent(sqliteBench.docName)}`, headers: { authorization: `token ${sqliteBench.adminKeys.api_key}:${sqliteBench.adminKeys.api_secret}` } });
+  if (read.status !== 200) throw new Error(`the document read answered HTTP ${read.status}: ${read.body.slice(0, 300)}`);
+  const bodyFile = join(dirname(sqliteBench.path), 'bare-body.json');
+  writeFileSync(bodyFile, read.body);
+  const barePort = await freePort();
+  const bare = await startServer({
+    name: 'bare node:http',
+    command: [...pinning.serverPrefix, process.execPath, BARE_SERVER, bodyFile, String(barePort)],
+    cwd: ROOT,
+    env: childEnv(),
+    port: barePort,
+    readyPath: '/',
+  });
+
+  // Every scenario must work before anything is measured.
+  for (const scenario of selected) {
+    const request = scenario.request(ctx);
+    const url = scenario.server === 'pg' ? (pg as ServerHandle).url : sqlite.url;
+    const answer = await fetchOnce(url, request);
+    if (answer.status < 200 || answer.status >= 300) throw new Error(`scenario ${scenario.id}: HTTP ${answer.status} ${answer.body.slice(0, 300)}`);
+    await scenario.finish?.(ctx);
+  }
+  say(`document read body: ${Buffer.byteLength(read.body)} bytes; every scenario answers 2xx\n`);
+
+  const bareRequest: RequestSpec = { method: 'GET', path: `/api/resource/ToDo/${encodeURIComponent(sqliteBench.docName)}` };
+  const runs = new Map<string, RunRecord[]>(selected.map((s) => [s.id, []]));
+  const measure = async (baseUrl: string, request: RequestSpec, connections: number, storm?: ReturnType<NonNullable<Scenario['storm']>>) => {
+    if (options.warmup > 0) await runLoad({ baseUrl, request, connections, duration: options.warmup });
+    // With a storm: the same read alone first, so its p99 with and without are measured side by side.
+    const alone = storm ? await runLoad({ baseUrl, request, connections, duration: options.duration }) : undefined;
+    const main = runLoad({ baseUrl, request, connections, duration: options.duration });
+    const side = storm ? runLoad({ baseUrl, request: storm.request, connections: storm.connections, duration: options.duration, overallRate: storm.rate }) : undefined;
+    return { measured: await main, storm: side ? await side : undefined, alone };
+  };
+  // When load ran against the SQLite server (the profile is summarised over this window).
+  let loadWindow: { from: number; to: number } | undefined;
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const scenario of selected) {
+      const baseline = await measure(bare.url, bareRequest, options.connections);
+      const url = scenario.server === 'pg' ? (pg as ServerHandle).url : sqlite.url;
+      await scenario.prepare?.(ctx);
+      let result;
+      const from = Date.now();
+      try {
+        result = await measure(url, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
+      } finally {
+        await scenario.finish?.(ctx);
+      }
+      assertNotInterrupted();
+      if (scenario.server === 'sqlite') loadWindow = { from: loadWindow?.from ?? from, to: Date.now() };
+      const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps, storm: result.storm, withoutStorm: result.alone };
+      runs.get(scenario.id)?.push(record);
+      say(`round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}${result.storm ? ` | storm ${describeRun(result.storm)} | read alone just before: ${describeRun(result.alone as Measurement)}` : ''}`);
+    }
+  }
+
+  assertNotInterrupted();
+  const reports: ScenarioReport[] = selected.map((s) => summariseScenario(s, runs.get(s.id) ?? [], options.loginRate));
+  const baseline = bareSummary(reports);
+  // Stop the SQLite server now: its peak RSS is final and, with --cpu-prof, its profile is written.
+  await cortado.stop(30_000);
+  const peakRssBytes = cortado.peakRssBytes();
+  let profile: ProfileSummary | undefined;
+  if (profileDir) {
+    const files = readdirSync(profileDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(profileDir, f))
+      .sort((a, b) => statSync(b).size - statSync(a).size);
+    const window = loadWindow ? { fromMs: loadWindow.from - cortado.spawnedAt, toMs: loadWindow.to - cortado.spawnedAt } : undefined;
+    if (files[0]) profile = summariseProfile(files[0], window);
+    else say(`no .cpuprofile was written in ${profileDir}`);
+  }
+  assertNotInterrupted();
+  const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scaleMeasured: false });
+
+  const git = gitInfo();
+  const meta = {
+    date: started.toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    node: process.version,
+    cortado: git.commit + (git.dirty ? ' (uncommitted changes in the work tree)' : ''),
+    versions: { fastify: packageVersion('fastify'), 'better-sqlite3': packageVersion('better-sqlite3'), autocannon: packageVersion('autocannon'), pg: packageVersion('pg'), ioredis: packageVersion('ioredis') },
+    // Cores of the machine (this process may be pinned to one of them).
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 1073741824), kernel: release() },
+    // 1-minute load average before and after: other work on the machine skews every figure.
+    loadAverage: { start: Math.round(loadAtStart[0]! * 100) / 100, end: Math.round(loadavg()[0]! * 100) / 100 },
+    placement: pinning.description,
+    options: { duration: options.duration, warmup: options.warmup, rounds: options.rounds, connections: options.connections, loginRate: options.loginRate, todos: options.todos, only: options.only },
+    bodyBytes: Buffer.byteLength(read.body),
+    postgres: pgBench ? { redis: Boolean(redisUrl) } : undefined,
+  };
+  const report = { meta, bare: baseline, scenarios: reports, targets, skipped, memory: { peakRssBytes }, profile };
+
+  say('');
+  say(formatTable(reports, baseline));
+  if (reports.some((r) => r.storm)) {
+    for (const r of reports.filter((x) => x.storm)) {
+      const s = r.storm!;
+      say(`\nlogin storm: ${s.achievedRps.toFixed(1)} logins/s achieved of ${s.rate}/s asked (login p50 ${s.p50.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms, ${s.failures} failed); the token read's p99 ${r.p99.toFixed(1)} ms with the storm, ${s.readAloneP99.toFixed(1)} ms alone just before`);
+    }
+  }
+  for (const s of skipped) say(`skipped ${s.id} (${s.title}): ${s.reason}`);
+  say(`\ntargets (issue 8):\n${formatTargets(targets)}`);
+  if (profile) say(`\n${formatProfile(profile)}`);
+
+  const out = options.out ?? join(ROOT, '.bench', `bench-${stamp}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(out.replace(/\.json$/, '') + '.md', `${formatMarkdownTable(reports, baseline)}\n`);
+  say(`\nreport: ${relative(process.cwd(), out) || out}`);
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    return 2;
+  }
+  if (options.help) {
+    say(USAGE);
+    return 0;
+  }
+  if (options.scale) {
+    process.stderr.write('bench: --scale (1M ToDo rows, 100k users with API keys, 100k sessions) is not implemented yet\n');
+    return 2;
+  }
+  const pinning = await pinOrReexec(options.noPin);
+  if ('exitCode' in pinning) return pinning.exitCode;
+  cleanUpOnSignals();
+  try {
+    await run(options, pinning);
+    return 0;
+  } catch (error) {
+    if (error instanceof Interrupted || interruptedExitCode() !== undefined) {
+      await cleanup();
+      return interruptedExitCode() ?? 130;
+    }
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+process.exit(await main());

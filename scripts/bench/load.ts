@@ -1,0 +1,73 @@
+/** One autocannon run, reduced to what the report needs. */
+import autocannon, { type AutocannonResult } from 'autocannon';
+
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'PUT';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadOptions {
+  baseUrl: string;
+  request: RequestSpec;
+  connections: number;
+  /** Seconds. */
+  duration: number;
+  /** Requests per second over all connections (a fixed-rate load); unlimited when absent. */
+  overallRate?: number;
+}
+
+export interface Measurement {
+  /** Successful (2xx) responses per second. */
+  rps: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** Status codes seen, with counts (to explain failures). */
+  statusCodes: Record<string, number>;
+  seconds: number;
+}
+
+function measurement(result: AutocannonResult): Measurement {
+  const seconds = result.duration > 0 ? result.duration : 1;
+  const statusCodes: Record<string, number> = {};
+  for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stats.count;
+  return {
+    rps: result['2xx'] / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.latency.totalCount,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes,
+    seconds,
+  };
+}
+
+/** Runs one load; a run that does not end on its own is stopped 30 s after its duration. */
+export async function runLoad(options: LoadOptions): Promise<Measurement> {
+  const { request } = options;
+  // Only the options that are set: autocannon treats a present-but-undefined option differently.
+  const instance = autocannon({
+    url: options.baseUrl + request.path,
+    method: request.method,
+    connections: options.connections,
+    duration: options.duration,
+    timeout: 10,
+    ...(request.headers ? { headers: request.headers } : {}),
+    ...(request.body !== undefined ? { body: request.body } : {}),
+    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+  });
+  const watchdog = setTimeout(() => instance.stop(), (options.duration + 30) * 1000);
+  try {
+    return measurement(await instance);
+  } finally {
+    clearTimeout(watchdog);
+  }
+}

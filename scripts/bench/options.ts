@@ -1,0 +1,88 @@
+/** Command-line options of `npm run bench`. */
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Seconds per measured run. */
+  duration: number;
+  /** Seconds of warm-up before each measured run (not measured). */
+  warmup: number;
+  rounds: number;
+  connections: number;
+  /** Scenario ids to run (with what they depend on); every scenario when empty. */
+  only: string[];
+  scale: boolean;
+  cpuProf: boolean;
+  /** Fixed rate of the login storm, logins per second. */
+  loginRate: number;
+  /** ToDo rows seeded. */
+  todos: number;
+  noPin: boolean;
+  /** Where the JSON report goes (default: .bench/bench-<time>.json). */
+  out?: string;
+  help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+
+  --duration <s>      seconds per measured run (default 10)
+  --warmup <s>        warm-up seconds before each measured run (default: half the duration, at most 2)
+  --rounds <n>        rounds; each scenario runs once per round, bare node:http before each (default 3)
+  --connections <n>   concurrent connections (default 50)
+  --only <ids>        comma-separated scenario ids (see below); a scenario's reference runs too
+  --login-rate <n>    logins per second during the login storm (default 80)
+  --todos <n>         ToDo rows to seed (default 1000)
+  --cpu-prof          run the cortado server under node --cpu-prof and summarise the profile
+  --out <file>        write the JSON report here (default .bench/bench-<time>.json)
+  --no-pin            do not pin processes to cores with taskset
+  --scale             seed 1M rows / 100k users / 100k sessions: NOT IMPLEMENTED YET
+  -h, --help          this help
+
+PostgreSQL + Redis scenario: set CORTADO_BENCH_PG_URL and CORTADO_BENCH_REDIS_URL (or
+CORTADO_TEST_PG_URL / CORTADO_TEST_REDIS_URL).`;
+
+function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+export function parseBenchOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      connections: { type: 'string' },
+      only: { type: 'string' },
+      'login-rate': { type: 'string' },
+      todos: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      scale: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const duration = positive('duration', values.duration, 10, false);
+  const warmup = values.warmup === '0' ? 0 : positive('warmup', values.warmup, Math.min(2, duration / 2), false);
+  return {
+    duration,
+    warmup,
+    rounds: positive('rounds', values.rounds, 3, true),
+    connections: positive('connections', values.connections, 50, true),
+    only: (values.only ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    loginRate: positive('login-rate', values['login-rate'], 80, false),
+    todos: positive('todos', values.todos, 1000, true),
+    cpuProf: values['cpu-prof'] ?? false,
+    out: values.out,
+    noPin: values['no-pin'] ?? false,
+    scale: values.scale ?? false,
+    help: values.help ?? false,
+  };
+}

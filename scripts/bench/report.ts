@@ -1,0 +1,195 @@
+/** Medians, ratios, the issue's targets, and the printed table. */
+import type { Measurement } from './load.ts';
+import type { Scenario } from './scenarios.ts';
+
+export interface RunRecord {
+  round: number;
+  /** The bare node:http run just before this one. */
+  bare: Measurement;
+  measured: Measurement;
+  /** measured.rps / bare.rps. */
+  ratio: number;
+  /** The fixed-rate login load beside the measured run (login storm only). */
+  storm?: Measurement;
+  /** Login storm only: the same read alone, measured just before the storm. */
+  withoutStorm?: Measurement;
+}
+
+export interface ScenarioReport {
+  id: string;
+  title: string;
+  server: 'sqlite' | 'pg';
+  /** Medians over the rounds. */
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Median of the per-round ratios to bare node:http. */
+  ratio: number;
+  targetRatio?: number;
+  /** Requests that failed or answered non-2xx, over all rounds (should be 0). */
+  failures: number;
+  statusCodes: Record<string, number>;
+  /** Login storm only: medians of the storm's own figures. */
+  storm?: { rate: number; achievedRps: number; p50: number; p99: number; failures: number; readAloneRps: number; readAloneP99: number };
+  runs: RunRecord[];
+}
+
+export interface TargetReport {
+  target: string;
+  measured: string;
+  /** undefined: not measured in this run. */
+  met?: boolean;
+  note?: string;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export function summariseScenario(scenario: Scenario, runs: RunRecord[], loginRate: number): ScenarioReport {
+  const statusCodes: Record<string, number> = {};
+  for (const run of runs) for (const [code, count] of Object.entries(run.measured.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  const failures = runs.reduce((sum, run) => sum + run.measured.non2xx + run.measured.errors + run.measured.timeouts, 0);
+  const report: ScenarioReport = {
+    id: scenario.id,
+    title: scenario.title,
+    server: scenario.server,
+    rps: median(runs.map((r) => r.measured.rps)),
+    p50: median(runs.map((r) => r.measured.p50)),
+    p99: median(runs.map((r) => r.measured.p99)),
+    ratio: median(runs.map((r) => r.ratio)),
+    targetRatio: scenario.targetRatio,
+    failures,
+    statusCodes,
+    runs,
+  };
+  const storms = runs.map((r) => r.storm).filter((s): s is Measurement => s !== undefined);
+  if (storms.length > 0) {
+    report.storm = {
+      rate: loginRate,
+      achievedRps: median(storms.map((s) => s.rps)),
+      p50: median(storms.map((s) => s.p50)),
+      p99: median(storms.map((s) => s.p99)),
+      failures: storms.reduce((sum, s) => sum + s.non2xx + s.errors + s.timeouts, 0),
+      readAloneRps: median(runs.flatMap((r) => (r.withoutStorm ? [r.withoutStorm.rps] : []))),
+      readAloneP99: median(runs.flatMap((r) => (r.withoutStorm ? [r.withoutStorm.p99] : []))),
+    };
+  }
+  return report;
+}
+
+export function bareSummary(reports: ScenarioReport[]): { rps: number; p50: number; p99: number; runs: number } {
+  const bare = reports.flatMap((r) => r.runs.map((run) => run.bare));
+  return { rps: median(bare.map((m) => m.rps)), p50: median(bare.map((m) => m.p50)), p99: median(bare.map((m) => m.p99)), runs: bare.length };
+}
+
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+export interface TargetInputs {
+  /** Every scenario the bench knows (a target whose scenario did not run is "not measured"). */
+  all: readonly Scenario[];
+  reports: ScenarioReport[];
+  peakRssBytes: number;
+  scaleMeasured: false;
+}
+
+export function evaluateTargets({ all, reports, peakRssBytes }: TargetInputs): TargetReport[] {
+  const byId = new Map(reports.map((r) => [r.id, r]));
+  const targets: TargetReport[] = [];
+  for (const scenario of all) {
+    if (scenario.targetRatio === undefined) continue;
+    const report = byId.get(scenario.id);
+    if (!report) {
+      targets.push({ target: `${scenario.title}: ratio ≥ ${scenario.targetRatio.toFixed(2)}`, measured: 'not measured', note: 'scenario not run' });
+      continue;
+    }
+    targets.push({
+      target: `${scenario.title}: ratio ≥ ${scenario.targetRatio.toFixed(2)}`,
+      measured: fixed(report.ratio, 3),
+      met: report.failures === 0 && report.ratio >= scenario.targetRatio,
+      note: report.failures > 0 ? `${report.failures} failed requests` : undefined,
+    });
+  }
+  targets.push({
+    target: 'at 1M rows / 100k users / 100k sessions the read ratios drop by ≤ 10%',
+    measured: 'not measured',
+    note: '--scale is not implemented yet',
+  });
+  const token = byId.get('token');
+  const storm = byId.get('login-storm');
+  if (storm?.storm) {
+    // Per round: the read with the storm against the same read alone just before it.
+    const factor = median(storm.runs.flatMap((r) => (r.withoutStorm ? [r.measured.p99 / r.withoutStorm.p99] : [])));
+    targets.push({
+      target: "during the login storm the token read's p99 < 3× its p99 without",
+      measured: `${fixed(storm.p99, 1)} ms with vs ${fixed(storm.storm.readAloneP99, 1)} ms without (×${fixed(factor, 2)}, median of rounds); storm ${fixed(storm.storm.achievedRps, 1)} of ${storm.storm.rate} logins/s asked`,
+      met: factor < 3 && storm.failures === 0 && storm.storm.failures === 0,
+      note: storm.storm.achievedRps < storm.storm.rate * 0.95 ? 'the server could not take the asked login rate' : undefined,
+    });
+  } else {
+    targets.push({ target: "during the login storm the token read's p99 < 3× its p99 without", measured: 'not measured', note: 'login-storm not run' });
+  }
+  const logged = byId.get('request-log');
+  if (token && logged) {
+    // Ratios, each paired with its own bare run, so drift of the machine between the two cancels.
+    const cost = 1 - logged.ratio / token.ratio;
+    targets.push({
+      target: 'log_api_requests on costs ≤ 10% of the read throughput',
+      measured: `${fixed(cost * 100, 1)}% (ratio ${fixed(logged.ratio, 3)} with vs ${fixed(token.ratio, 3)} without; ${fixed(logged.rps, 0)} vs ${fixed(token.rps, 0)} req/s)`,
+      met: cost <= 0.1 && logged.failures === 0,
+    });
+  } else {
+    targets.push({ target: 'log_api_requests on costs ≤ 10% of the read throughput', measured: 'not measured', note: 'request-log or token not run' });
+  }
+  targets.push({
+    target: "the server's RSS stays under 300 MB through the whole bench",
+    measured: peakRssBytes > 0 ? `peak ${fixed(peakRssBytes / 1048576, 1)} MB (SQLite server)` : 'not measured',
+    met: peakRssBytes > 0 ? peakRssBytes < 300 * 1048576 : undefined,
+    note: peakRssBytes > 0 ? undefined : '/proc not readable',
+  });
+  const login = byId.get('login');
+  targets.push(
+    login
+      ? {
+          target: 'password logins ≥ 80/s on one core (argon2id, OWASP settings)',
+          measured: `${fixed(login.rps, 1)} logins/s`,
+          met: login.rps >= 80 && login.failures === 0,
+        }
+      : { target: 'password logins ≥ 80/s on one core (argon2id, OWASP settings)', measured: 'not measured', note: 'login not run' },
+  );
+  return targets;
+}
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+export function formatTable(reports: ScenarioReport[], bare: { rps: number; p50: number; p99: number }): string {
+  const rows: string[][] = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', 'failed']];
+  rows.push(['bare node:http (same JSON body)', fixed(bare.rps, 0), fixed(bare.p50, 1), fixed(bare.p99, 1), '1.000', '', '']);
+  for (const r of reports) {
+    const target = r.targetRatio === undefined ? '' : `≥ ${r.targetRatio.toFixed(2)} ${r.failures === 0 && r.ratio >= r.targetRatio ? 'met' : 'NOT met'}`;
+    rows.push([`${r.id}: ${r.title}`, fixed(r.rps, 0), fixed(r.p50, 1), fixed(r.p99, 1), fixed(r.ratio, 3), target, String(r.failures)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows.map((row, index) => row.map((cell, i) => pad(cell, widths[i]!, i > 0 && i < 5 && index > 0)).join('  ').trimEnd()).join('\n');
+}
+
+export function formatMarkdownTable(reports: ScenarioReport[], bare: { rps: number; p50: number; p99: number }): string {
+  const lines = ['| scenario | req/s (median) | p50 ms | p99 ms | ratio to bare | target |', '| --- | ---: | ---: | ---: | ---: | --- |'];
+  lines.push(`| bare node:http (same JSON body) | ${fixed(bare.rps, 0)} | ${fixed(bare.p50, 1)} | ${fixed(bare.p99, 1)} | 1.000 | |`);
+  for (const r of reports) {
+    const target = r.targetRatio === undefined ? '' : `≥ ${r.targetRatio.toFixed(2)}: ${r.failures === 0 && r.ratio >= r.targetRatio ? 'met' : '**not met**'}`;
+    lines.push(`| \`${r.id}\` ${r.title} | ${fixed(r.rps, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ${fixed(r.ratio, 3)} | ${target} |`);
+  }
+  return lines.join('\n');
+}
+
+export function formatTargets(targets: TargetReport[]): string {
+  return targets
+    .map((t) => `  ${t.met === undefined ? 'not measured' : t.met ? 'met         ' : 'NOT met     '}  ${t.target}: ${t.measured}${t.note ? ` (${t.note})` : ''}`)
+    .join('\n');
+}

@@ -1,0 +1,80 @@
+/**
+ * Keeps `npm run bench` working: runs it for one second per run and one round on a few
+ * scenarios (the login storm brings its reference, the token read) and checks the report's
+ * shape — never its speed: no figure here is compared with a target.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SCENARIOS = ['ping', 'user-token', 'create', 'login-storm'];
+
+interface Report {
+  meta: { node: string; cortado: string; options: { rounds: number; duration: number } };
+  bare: { rps: number; runs: number };
+  scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
+  targets: { target: string; measured: string; met?: boolean }[];
+  skipped: { id: string; reason: string }[];
+  memory: { peakRssBytes: number };
+}
+
+const benchFolders = () => new Set(readdirSync(tmpdir()).filter((name) => /^cortado-bench-(sqlite|pg)-/.test(name)));
+
+test('npm run bench runs briefly and writes a well-formed report', { timeout: 180_000 }, async () => {
+  const before = benchFolders();
+  const folder = mkdtempSync(join(tmpdir(), 'cortado-bench-smoke-'));
+  const out = join(folder, 'report.json');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // A child of the test runner must not think it is a test file.
+  delete env.NODE_TEST_CONTEXT;
+  try {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/bench.ts', '--duration', '1', '--rounds', '1', '--todos', '100', '--only', SCENARIOS.join(','), '--out', out],
+      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, `the bench failed:\n${output}`);
+
+    assert.ok(existsSync(out), `no report at ${out}:\n${output}`);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
+    assert.equal(report.meta.node, process.version);
+    assert.ok(report.meta.cortado.length > 0);
+    assert.deepEqual({ rounds: report.meta.options.rounds, duration: report.meta.options.duration }, { rounds: 1, duration: 1 });
+    assert.ok(report.bare.rps > 0, 'bare node:http answered');
+
+    // The storm's reference (the token read) runs too.
+    assert.deepEqual(report.scenarios.map((s) => s.id).sort(), [...SCENARIOS, 'token'].sort());
+    for (const scenario of report.scenarios) {
+      assert.ok(scenario.rps > 0, `${scenario.id}: positive requests/s`);
+      assert.ok(Number.isFinite(scenario.ratio) && scenario.ratio > 0, `${scenario.id}: a ratio to bare`);
+      assert.ok(Number.isFinite(scenario.p50) && Number.isFinite(scenario.p99), `${scenario.id}: latencies`);
+      assert.equal(scenario.failures, 0, `${scenario.id}: every request answered 2xx`);
+      assert.equal(scenario.runs.length, 1);
+    }
+    assert.ok(report.scenarios.find((s) => s.id === 'login-storm')?.storm, 'the login storm reports its logins');
+
+    // Every target of the issue is reported, as met / not met or as not measured.
+    assert.ok(report.targets.length >= 10);
+    for (const target of report.targets) assert.ok(typeof target.measured === 'string' && target.target.length > 0);
+    assert.ok(report.targets.some((t) => t.met === undefined && /not implemented/.test(JSON.stringify(t))), '--scale is reported as not implemented');
+    assert.ok(report.memory.peakRssBytes > 0);
+
+    // The table and the Markdown copy are printed and written.
+    assert.match(output, /ratio/);
+    assert.ok(existsSync(join(folder, 'report.md')));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+  // The bench removed the temporary sites it made.
+  assert.deepEqual([...benchFolders()].filter((name) => !before.has(name)), []);
+});
