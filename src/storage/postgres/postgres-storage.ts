@@ -316,6 +316,11 @@ export class PostgresStorage implements Storage {
     // Idle connections that break (server restart) are dropped by the pool; the next checkout
     // reconnects or fails with StorageUnavailable. Without a listener the process would crash.
     this.#pool.on('error', () => {});
+    // A connection can also break while checked out, between our own listeners: every client
+    // gets one for its whole life, so a dropped connection is an error, never a crash.
+    this.#pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
   }
 
   #check(): void {
