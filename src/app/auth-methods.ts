@@ -218,4 +218,29 @@ export function registerAuthMethods(methods: MethodRegistry, auth: () => AuthSer
     },
     'frappe',
   );
+
+  methods.register(
+    'frappe.core.doctype.user.user.impersonate',
+    {
+      methods: ['POST'],
+      params: ['user', 'reason'],
+      async handler(args, ctx) {
+        // Frappe allows this to Administrator only, and records why.
+        if (ctx.user !== 'Administrator') throw frappeError('PermissionError', 'Only Administrator can impersonate users');
+        if (typeof args.user !== 'string' || !args.user || args.user === GUEST || args.user === 'Administrator') {
+          throw frappeError('ValidationError', 'Choose a user to impersonate');
+        }
+        const reason = typeof args.reason === 'string' ? args.reason.trim().slice(0, 500) : '';
+        if (!reason) throw frappeError('ValidationError', 'A reason is required to impersonate a user');
+        const services = auth();
+        const outcome = await services.login.startSession(args.user, ctx.request);
+        if (!outcome.session) throw frappeError('ValidationError', `${args.user} cannot be impersonated`);
+        await services.sessions.setData(outcome.session.record, { impersonated_by: ctx.user });
+        setSessionLoginCookies(ctx.response, outcome.session, ctx.request.secure);
+        void services.activity.log({ user: args.user, operation: 'Impersonate', status: 'Success', subject: `Administrator impersonated ${args.user}: ${reason}`, ip: ctx.request.ip });
+        return undefined;
+      },
+    },
+    'frappe',
+  );
 }
