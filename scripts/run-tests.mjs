@@ -1,6 +1,6 @@
 // Runs every *.test.ts under src/ and test/ with Node's test runner (Node 20 has no --test glob).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function collect(dir, out) {
@@ -22,9 +22,14 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Test sites append every log line here; after the run the logs are scanned for secrets.
+const logDir = join('test-output', 'logs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+mkdirSync(logDir, { recursive: true });
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, CORTADO_TEST_LOG_DIR: logDir } },
 );
-process.exit(result.status ?? 1);
+const scan = spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/scan-test-logs.ts', logDir], { stdio: 'inherit' });
+const testStatus = result.status ?? 1;
+process.exit(testStatus !== 0 ? testStatus : (scan.status ?? 1));

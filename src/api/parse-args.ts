@@ -15,6 +15,47 @@ function firstValues(source: Record<string, unknown>): Args {
   return args;
 }
 
+/**
+ * Deepest nesting of arrays and objects accepted in the arguments, JSON text in an argument
+ * included. Real requests nest a handful of levels; values nested thousands deep overflow the
+ * stack of whatever walks them (JSON.stringify, String(), comparisons) — in Frappe too, where
+ * Python's recursion limit makes them a 500.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+function tooDeep(): never {
+  throw frappeError('ValidationError', `Request arguments may not be nested more than ${MAX_JSON_DEPTH} levels deep`);
+}
+
+/** Nesting depth of JSON text, by a scan (nothing is parsed): past MAX_JSON_DEPTH → tooDeep. */
+function checkJsonText(text: string, depth: number): void {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) tooDeep();
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+/**
+ * Refuses values nested deeper than MAX_JSON_DEPTH, and arguments whose JSON text is: endpoints
+ * parse argument strings (`filters`, `doc`, …); strings further in are data, never parsed.
+ */
+function checkDepth(value: unknown, depth: number): void {
+  if (typeof value === 'string') {
+    if (depth === 0 && /^\s*[[{]/.test(value)) checkJsonText(value, depth);
+    return;
+  }
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return;
+  if (depth + 1 > MAX_JSON_DEPTH) tooDeep();
+  for (const item of Array.isArray(value) ? value : Object.values(value)) checkDepth(item, depth + 1);
+}
+
 export function parseArgs(query: unknown, body: unknown, isJsonBody: boolean): Args {
   let args: Args;
   if (isJsonBody && body !== undefined) {
@@ -26,6 +67,7 @@ export function parseArgs(query: unknown, body: unknown, isJsonBody: boolean): A
     if (body && typeof body === 'object' && !Buffer.isBuffer(body)) Object.assign(args, firstValues(body as Record<string, unknown>));
   }
   delete args._;
+  for (const value of Object.values(args)) checkDepth(value, 0);
   return args;
 }
 

@@ -60,6 +60,15 @@ export const siteConfigSchema = z
     /** Beyond Frappe's idle expiry: no session lives longer than this, active or not. */
     session_lifetime_hours: z.number().positive().max(24 * 366).default(720),
     db_pool_size: z.number().int().positive().max(1000).default(10),
+    /** On SIGTERM/SIGINT, how long in-flight requests may take before the process exits 1 anyway. */
+    shutdown_timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
+    /**
+     * Slow clients: the whole header block must arrive within this many milliseconds (Node's
+     * `headersTimeout`; capped at `http_request_timeout_ms`), else the connection is closed.
+     */
+    http_headers_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+    /** The whole request, body included, must arrive within this (Fastify's `requestTimeout`): else 408 and close. */
+    http_request_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
   })
   // Unknown keys are kept: apps read their own keys from the site config, as in Frappe.
   .passthrough();

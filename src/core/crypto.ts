@@ -19,14 +19,21 @@ export function keyedHash(key: string, secret: string): string {
   return createHmac('sha256', key).update(secret).digest('base64url');
 }
 
-/** Constant-time string equality; unequal lengths compare in the time of the longer one. */
+/**
+ * Constant-time string equality; unequal lengths compare in the time of the longer one. The one
+ * place secrets are compared: `test/security/constant-time.test.ts` keeps `timingSafeEqual`
+ * out of every other file, and `===` away from secret-named values.
+ */
 export function constantEquals(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
+  return constantEqualBytes(Buffer.from(a), Buffer.from(b));
+}
+
+/** Constant-time byte equality (digests, derived keys); unequal lengths as in `constantEquals`. */
+export function constantEqualBytes(left: Uint8Array, right: Uint8Array): boolean {
   const length = Math.max(left.length, right.length, 1);
   const paddedLeft = Buffer.alloc(length);
   const paddedRight = Buffer.alloc(length);
-  left.copy(paddedLeft);
-  right.copy(paddedRight);
+  paddedLeft.set(left);
+  paddedRight.set(right);
   return timingSafeEqual(paddedLeft, paddedRight) && left.length === right.length;
 }

@@ -460,6 +460,34 @@ forEachDatabase('Files', (db) => {
     const webPdf = await upload('web', [{ name: 'file', filename: 'cv.pdf', content: '%PDF-1.4' }]);
     assert.equal(webPdf.statusCode, 200, webPdf.body);
   });
+
+  test('malformed multipart bodies are 400 ValidationError: no boundary, a boundary too long, a body cut off in a part (found by fuzzing)', async () => {
+    const before = listFiles(publicDir);
+    const post = (contentType: string, payload: Buffer | string) =>
+      Promise.race([
+        app.inject({ method: 'POST', url: '/api/method/upload_file', payload, headers: { 'content-type': contentType, authorization: auth.admin } }),
+        new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('no answer: the request hangs')), 5000).unref()),
+      ]);
+    // Was a 500: the parser throws a plain error for a form-data type without a usable boundary.
+    for (const type of ['multipart/form-data', 'multipart/form-data; boundary=', `multipart/form-data; boundary=${'b'.repeat(300)}`, 'multipart/form-data; charset=utf-8']) {
+      const res = await post(type, '--b\r\n\r\n--b--\r\n');
+      assert.equal(res.statusCode, 400, `${type}: ${res.body}`);
+      assert.equal(res.json().exc_type, 'ValidationError');
+    }
+    const ok = multipart([{ name: 'file', filename: 'quoted.txt', content: 'q' }]);
+    const boundary = String(ok.headers['content-type']).split('boundary=')[1];
+    const quoted = await post(`multipart/form-data; boundary="${boundary}"`, ok.payload);
+    assert.equal(quoted.statusCode, 200, `a quoted boundary is fine: ${quoted.body}`);
+    // A body that ends inside a file part: the `file` part was a 500, any other file part hung.
+    for (const name of ['file', 'attachment']) {
+      const body = multipart([{ name, filename: 'cut.txt', content: 'some content' }]);
+      const cut = body.payload.subarray(0, body.payload.indexOf('some content') + 4);
+      const res = await post(String(body.headers['content-type']), cut);
+      assert.ok(res.statusCode === 400 || res.statusCode === 417, `${name}: ${res.statusCode} ${res.body}`);
+      assert.equal(res.json().exc_type, 'ValidationError');
+    }
+    assert.deepEqual(listFiles(publicDir).filter((f) => f !== 'quoted.txt'), before, 'nothing written');
+  });
 });
 
 forEachDatabase('File size limit', (db) => {

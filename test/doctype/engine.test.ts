@@ -153,6 +153,15 @@ forEachDatabase('DocType engine', (dbKind) => {
     await rejectsWith(admin((db) => db.getDoc('Article', 'No Such Article')), 'DoesNotExistError', 404);
   });
 
+  test('a value nested deeper than the stack is refused as a ValidationError, not a crash (found by fuzzing)', async () => {
+    const todo = await admin((db) => db.insert({ doctype: 'ToDo', description: 'deep' }));
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = { description: deep };
+    // Comparing the new values with the stored ones used JSON.stringify, which overflowed (a 500).
+    await rejectsWith(admin((db) => db.save({ doctype: 'ToDo', name: todo.name, description: deep })), 'ValidationError', 417, /Description/);
+    assert.equal((await admin((db) => db.getDoc('ToDo', String(todo.name)))).description, 'deep');
+  });
+
   test('naming rules: series, field, format, hash, autoincrement', async () => {
     const first = await admin((db) => db.insert({ doctype: 'Library Member', first_name: 'S1' }));
     const second = await admin((db) => db.insert({ doctype: 'Library Member', first_name: 'S2' }));

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openServingSite } from '../../src/app/create-server.ts';
 import { newSite, writeSiteConfig, type Site } from '../../src/app/site.ts';
-import { createLogger } from '../../src/core/logger.ts';
+import type { Logger } from '../../src/core/logger.ts';
+import { testLogger } from './test-log.ts';
 import { randomHex } from '../../src/core/crypto.ts';
 import { createSchema, dropSchema } from '../../src/storage/postgres/postgres-storage.ts';
 
@@ -30,6 +31,8 @@ export interface TestSiteOptions {
   db?: TestDatabase;
   apps?: string[];
   config?: Record<string, unknown>;
+  /** The site's logger (default: quiet, every line kept when CORTADO_TEST_LOG_DIR is set). */
+  logger?: Logger;
 }
 
 export async function createTestSite(options: TestSiteOptions = {}): Promise<TestSite> {
@@ -45,7 +48,7 @@ export async function createTestSite(options: TestSiteOptions = {}): Promise<Tes
     url.searchParams.set('options', `-c search_path=${schema}`);
     dbUrl = url.toString();
   }
-  const logger = createLogger({ quiet: true });
+  const logger = options.logger ?? testLogger();
   const created = await newSite(path, { adminPassword: ADMIN_PASSWORD, dbUrl, logger });
   await created.close();
   if (options.apps || options.config) {

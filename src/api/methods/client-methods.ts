@@ -9,6 +9,7 @@
  * request's user; `ignore_permissions` and `flags` are stripped by the method route and never
  * read from documents either.
  */
+import { compileScopes } from '../../auth/oauth/scopes.ts';
 import { asFrappeError, frappeError } from '../../core/errors.ts';
 import { assertScope, type Doc, type DocumentContext, type RequestDb } from '../../doctype/document/document-context.ts';
 import { getDecryptedField } from '../../doctype/document/password-fields.ts';
@@ -768,8 +769,12 @@ function makeSearchLink(registry: MethodRegistry) {
 async function customQuery(registry: MethodRegistry, name: string, ctx: MethodContext, args: Args): Promise<unknown[][]> {
   const method = registry.get(name);
   if (!method) throw frappeError('DoesNotExistError', 'Method not found', { title: 'Invalid Method' });
-  // No way around a method's verbs (a POST-only method is not callable through a GET search).
+  // No way around a method's verbs (a POST-only method is not callable through a GET search),
+  // nor around a token's scope: a `ToDo:read` token reaches search_link, not every method.
   if (!method.methods.has(ctx.request.method)) throw frappeError('PermissionError', 'Not permitted', { title: 'Not Permitted' });
+  if (ctx.auth.scopes && !compileScopes(ctx.auth.scopes).allowsMethod(name)) {
+    throw frappeError('PermissionError', `The token's scope does not allow calling ${name}`, { title: 'Not Permitted' });
+  }
   const callArgs: Args = {
     doctype: args.doctype,
     txt: args.txt,

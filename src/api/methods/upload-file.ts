@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { link, mkdir, open, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { join, sep } from 'node:path';
+import { finished } from 'node:stream/promises';
 import type { FastifyMultipartAttachFieldsToBodyOptions, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { randomHex } from '../../core/crypto.ts';
@@ -39,6 +40,11 @@ function tooLarge(maxFileSize: number): never {
   });
 }
 
+/** A multipart body that ends inside a part (the stream closed early): the client's error. */
+function malformedBody(cause: unknown): never {
+  throw frappeError('ValidationError', 'Malformed multipart body: it ends inside a part', { status: 400, cause });
+}
+
 /**
  * Options for @fastify/multipart: fields become arguments; the first `file` part is buffered
  * (Frappe reads it into memory too) up to `maxFileSize`, other file parts are discarded. A
@@ -52,15 +58,21 @@ export function multipartOptions(maxFileSize: number): FastifyMultipartAttachFie
       const first = part.fieldname === 'file' && part.fields.file === part;
       if (!first) {
         part.file.resume();
-        await new Promise<void>((resolve, reject) => part.file.once('end', resolve).once('error', reject));
+        // `finished`, not an 'end' listener: a body cut off inside the part closes the stream
+        // without 'end' or 'error', and waiting for 'end' would hang the request.
+        await finished(part.file).catch(malformedBody);
         if (part.file.truncated) tooLarge(maxFileSize);
         return;
       }
       const hash = createHash('sha256');
       const chunks: Buffer[] = [];
-      for await (const chunk of part.file as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        hash.update(chunk);
+      try {
+        for await (const chunk of part.file as AsyncIterable<Buffer>) {
+          chunks.push(chunk);
+          hash.update(chunk);
+        }
+      } catch (error) {
+        malformedBody(error);
       }
       if (part.file.truncated) tooLarge(maxFileSize);
       (part as unknown as { value: unknown }).value = new UploadedFile(part.filename, part.mimetype, Buffer.concat(chunks), hash.digest('hex'));

@@ -28,6 +28,9 @@ export interface FileRoutesOptions {
 
 const PUBLIC_MAX_AGE = 3600;
 
+/** A `boundary` parameter, quoted or not, of 1 to 70 characters (RFC 2046 §5.1.1). */
+const MULTIPART_BOUNDARY = /;\s*boundary=(?:"[^"\\]{1,70}"|[^\s";]{1,70})\s*(?:;|$)/i;
+
 function notFound(): never {
   throw frappeError('DoesNotExistError', 'File not found', { title: 'Not Found' });
 }
@@ -100,6 +103,12 @@ export async function registerFileRoutes(app: FastifyInstance, options: FileRout
         title: 'File too large',
         status: 413,
       });
+    }
+    // The multipart parser throws a plain error (a 500) on a form-data type without a usable
+    // boundary (RFC 2046: 1 to 70 characters): refused here as the malformed request it is.
+    const type = String(request.headers['content-type']);
+    if (/^multipart\/form-data/i.test(type) && !MULTIPART_BOUNDARY.test(type)) {
+      throw frappeError('ValidationError', 'Malformed multipart body: a boundary of 1 to 70 characters is required', { status: 400 });
     }
   });
   await app.register(multipart, multipartOptions(options.maxFileSize));
