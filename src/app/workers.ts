@@ -78,7 +78,9 @@ export async function serveProcess(sitePath: string, options: ServeProcessOption
   if (!config.redis_url) {
     warn(`warning: without redis_url each of the ${workers} workers keeps its own login-failure and rate-limit counters; set redis_url to share them`);
   }
-  return runPrimary({ ...options, warn, workers, sitePath: path });
+  // A worker ends itself shutdown_timeout_ms after the signal; the primary kills one that does not, a little later.
+  const drainTimeoutMs = 'shutdown_timeout_ms' in config ? config.shutdown_timeout_ms + 5_000 : undefined;
+  return runPrimary({ ...options, warn, workers, sitePath: path, drainTimeoutMs });
 }
 
 export interface PrimaryOptions {
