@@ -15,10 +15,13 @@ import { registerCors } from '../api/cors.ts';
 import { fileDocEvents, registerUploadFile } from '../api/methods/upload-file.ts';
 import { registerFileRoutes } from '../api/routes/file-routes.ts';
 import { registerHealthRoutes } from '../api/routes/health-routes.ts';
+import { securityHeaders } from '../api/security-headers.ts';
+import { registerDeskRoutes } from '../api/routes/desk-routes.ts';
 import { apiSecretHashKey, generateUserKeys } from '../auth/api-keys.ts';
 import { createClientIpResolver, createTrustedPeerCheck } from '../auth/client-ip.ts';
 import { authServicesFor } from './auth-services.ts';
 import { registerAuthMethods } from './auth-methods.ts';
+import { registerDeskMethods } from './desk-methods.ts';
 import { oauthClientEvents, registerOAuthClientMethods } from './oauth-client-events.ts';
 import { validateIpRulesText } from '../auth/ip-rules.ts';
 import type { Doc } from '../doctype/document/document-context.ts';
@@ -52,6 +55,7 @@ function builtins(getSite: () => Site): (methods: MethodRegistry) => void {
       },
     });
     registerAuthMethods(methods, () => authServicesFor(getSite()));
+    registerDeskMethods(methods, () => authServicesFor(getSite()));
     registerUploadFile(methods, { sitePath: () => getSite().path });
     registerOAuthClientMethods(methods, getSite);
   };
@@ -64,6 +68,9 @@ function coreDocEvents(getSite: () => Site) {
     User: {
       validate(doc: Doc) {
         if (typeof doc.restrict_ip === 'string') doc.restrict_ip = validateIpRulesText(doc.restrict_ip);
+        // Frappe's User.set_full_name: lists, the session boot and the desk show this field.
+        const parts = [doc.first_name, doc.last_name].filter((part) => typeof part === 'string' && part.trim() !== '');
+        if (parts.length > 0) doc.full_name = parts.join(' ');
       },
       // A disabled user is logged out everywhere at once. In the request's transaction: on
       // SQLite a second writer would wait for this one forever.
@@ -106,17 +113,30 @@ function methodLimiter(site: Site): ApiServices['limitMethod'] {
   };
 }
 
+/** Largest header block accepted (Node's default, set explicitly): larger ones get 431. */
+export const MAX_HEADER_SIZE = 16 * 1024;
+
 export interface CreateServerOptions {
   /** Fastify's logger; off by default (cortado logs through its own logger). */
   logRequests?: boolean;
+  /** The built desk served at /app and /assets/desk/ (default `<repo>/dist/ui`). */
+  deskDist?: string;
 }
 
 export async function createServer(site: Site, options: CreateServerOptions = {}): Promise<FastifyInstance> {
+  const security = securityHeaders(site.config);
   const app = Fastify({
     logger: options.logRequests ?? false,
     bodyLimit: site.config.max_file_size,
-    // Slow clients cannot hold a connection open forever.
-    requestTimeout: 60_000,
+    // Slow clients cannot hold a connection open forever: headers, then the whole request, must
+    // arrive in time (site config; docs/deploy.md), and header blocks over 16 KiB are answered
+    // 431 by Node itself. Node checks the timers every `connectionsCheckingInterval`.
+    requestTimeout: site.config.http_request_timeout_ms,
+    http: {
+      maxHeaderSize: MAX_HEADER_SIZE,
+      headersTimeout: Math.min(site.config.http_headers_timeout_ms, site.config.http_request_timeout_ms),
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(site.config.http_headers_timeout_ms / 4))),
+    },
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
@@ -129,9 +149,12 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
           ? frappeError('DoesNotExistError', 'Not found', { title: 'Not Found' })
           : frappeError('ValidationError', 'Malformed request URL', { status: 400 });
       const answer = renderError(frappe, { path: request.url.split('?')[0] ?? '/', headers: request.headers });
-      void (reply as FastifyReply).code(answer.status).headers({ 'Cache-Control': 'no-store', ...answer.headers }).type(answer.contentType).send(answer.body);
+      const out = (reply as FastifyReply).code(answer.status).headers({ 'Cache-Control': 'no-store', ...answer.headers }).type(answer.contentType);
+      security.apply(request, out);
+      void out.send(answer.body);
     },
   });
+  security.register(app);
   registerGetJsonBody(app, site.config.max_file_size);
   // Frappe accepts an empty body with Content-Type: application/json (axios sends one on GET).
   app.removeContentTypeParser('application/json');
@@ -184,6 +207,12 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     limitMethod: methodLimiter(site),
     tracebacksAllowed: async () => (await auth.settings.get()).allow_error_traceback,
     logRequest(entry) {
+      // Every /api request asks: answered from the cached settings without a promise when fresh.
+      const fresh = auth.settings.peek();
+      if (fresh) {
+        if (fresh.log_api_requests) auth.requestLog.record(entry);
+        return;
+      }
       auth.settings.get().then(
         (settings) => settings.log_api_requests && auth.requestLog.record(entry),
         () => undefined,
@@ -191,13 +220,14 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     },
   });
   await registerFileRoutes(app, { sitePath: site.path, maxFileSize: site.config.max_file_size });
+  registerDeskRoutes(app, { deskDist: options.deskDist, ensureCsrfToken: auth.oauth.ensureCsrfToken });
   app.addHook('onClose', async () => auth.close());
   return app;
 }
 
 const HOUSEKEEPING_INTERVAL_MS = 3_600_000;
 
-/** Hourly: drop expired sessions and API Request Log rows past their retention. */
+/** Hourly: drop expired sessions and API Request Log rows past their retention; refresh planner statistics. */
 export async function runHousekeeping(site: Site): Promise<{ sessions: number; requestLogs: number }> {
   const auth = authServicesFor(site);
   try {
@@ -206,6 +236,8 @@ export async function runHousekeeping(site: Site): Promise<{ sessions: number; r
     const requestLogs = await auth.requestLog.purge(Math.max(1, settings.api_request_log_retention_days));
     await auth.oauth.provider.tokens.purge();
     await auth.oauth.registration.purgeUnused();
+    // Tables grow: the planner's statistics follow (SQLite; cheap when nothing changed much).
+    await site.storage.optimize();
     return { sessions, requestLogs };
   } catch (error) {
     site.logger.warn('housekeeping failed', { error: String(error) });
@@ -232,6 +264,13 @@ export interface RunningServer {
 export async function serve(site: Site, options: ServeOptions): Promise<RunningServer> {
   await site.migrate();
   const app = await createServer(site);
+  // While draining, every answer closes its connection: a kept-alive connection whose request
+  // was in flight at the signal would otherwise hold the close open until keepAliveTimeout.
+  let draining = false;
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   const address = await app.listen({ port: options.port, host: options.host });
   const url = address.replace('[::1]', 'localhost');
   const housekeeping = setInterval(() => void runHousekeeping(site), HOUSEKEEPING_INTERVAL_MS);
@@ -239,6 +278,7 @@ export async function serve(site: Site, options: ServeOptions): Promise<RunningS
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      draining = true;
       clearInterval(housekeeping);
       await app.close();
       await site.close();
@@ -246,6 +286,13 @@ export async function serve(site: Site, options: ServeOptions): Promise<RunningS
   if (options.handleSignals) {
     const onSignal = (signal: string) => {
       options.announce?.(`${signal} received: finishing in-flight requests`);
+      // Bounded: requests still running after shutdown_timeout_ms are abandoned (their
+      // transactions roll back) and the process exits 1.
+      const timeoutMs = site.config.shutdown_timeout_ms;
+      setTimeout(() => {
+        site.logger.error(`shutdown timed out: requests still in flight ${timeoutMs} ms after ${signal}; exiting`, { shutdown_timeout_ms: timeoutMs });
+        process.exit(1);
+      }, timeoutMs).unref();
       close().then(
         () => process.exit(0),
         (error: unknown) => {

@@ -351,6 +351,13 @@ forEachDatabase('frappe.client methods', (db) => {
       expectError(await call('admin', 'frappe.client.set_value', { doctype: 'Loan Item', name: 'missing', fieldname: 'quantity', value: 6 }, 'POST'), 404, 'DoesNotExistError');
     });
 
+    test('a User gets its full_name from first and last name on every save, as in Frappe', async () => {
+      const user = ok(await call('admin', 'frappe.client.insert', { doc: { doctype: 'User', email: 'named@example.com', first_name: 'Ada', last_name: 'Lovelace' } }, 'POST')).message as Body;
+      assert.equal(user.full_name, 'Ada Lovelace');
+      const renamed = ok(await call('admin', 'frappe.client.set_value', { doctype: 'User', name: user.name, fieldname: 'last_name', value: 'King' }, 'POST')).message as Body;
+      assert.equal(renamed.full_name, 'Ada King');
+    });
+
     test('insert: native JSON or JSON text; answered with nulls; flags and ignore_permissions never help', async () => {
       const native = ok(await call('lib', 'frappe.client.insert', { doc: { doctype: 'Article', article_name: 'Ins One', pages: 5 } }, 'POST')).message as Body;
       assert.equal(native.name, 'Ins One');

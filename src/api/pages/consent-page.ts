@@ -19,6 +19,15 @@ export function describeScope(scope: string): string {
   return `The scope "${scope}"`;
 }
 
+/**
+ * Logos shown: https URLs, paths on this site and inline images (`data:image/…`), which the
+ * page's CSP (`img-src 'self' https: data:`) allows; the name stands alone otherwise.
+ */
+export function logoAllowed(uri: string | null): uri is string {
+  if (!uri) return false;
+  return /^https:\/\/[^\s]+$/.test(uri) || /^\/(?![/\\])[^\s]*$/.test(uri) || /^data:image\/(png|gif|jpeg|webp|svg\+xml)[;,]/.test(uri);
+}
+
 export interface ConsentPageInput {
   appName: string;
   logoUri: string | null;
@@ -34,14 +43,14 @@ export function renderConsentPage(input: ConsentPageInput): string {
   const hidden = Object.entries(input.params)
     .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
     .join('');
-  const logo = input.logoUri && /^https:\/\//.test(input.logoUri) ? `<img src="${escapeHtml(input.logoUri)}" alt="">` : '';
+  const logo = logoAllowed(input.logoUri) ? `<img src="${escapeHtml(input.logoUri)}" alt="${escapeHtml(input.appName)} logo">` : '';
   const site = input.clientUri && /^https?:\/\//.test(input.clientUri) ? `<p><small>${escapeHtml(input.clientUri)}</small></p>` : '';
   const body = `<div class="app">${logo}<h1>Allow ${escapeHtml(input.appName)}?</h1></div>${site}
 <p>Signed in as <strong>${escapeHtml(input.user)}</strong>. <strong>${escapeHtml(input.appName)}</strong> asks to:</p>
 <ul>${input.scopes.map((s) => `<li>${escapeHtml(describeScope(s))}</li>`).join('')}</ul>
 <form method="post" action="${escapeHtml(input.action)}">${hidden}<input type="hidden" name="csrf_token" value="${escapeHtml(input.csrfToken)}">
 <div class="row"><button type="submit" name="decision" value="deny" class="secondary">Deny</button><button type="submit" name="decision" value="allow">Allow</button></div></form>`;
-  return renderPage('Confirm Access', body, input.csrfToken);
+  return renderPage('Confirm Access', body, { csrfToken: input.csrfToken, user: { name: input.user } });
 }
 
 export function renderOAuthErrorPage(error: string, description: string): string {

@@ -1,0 +1,30 @@
+// Modules without their own types: Vue single-file components (compiled by Vite) and frappe-charts.
+declare module '*.vue' {
+  import type { DefineComponent } from 'vue';
+  const component: DefineComponent<object, object, unknown>;
+  export default component;
+}
+
+declare module 'frappe-charts' {
+  export interface ChartData {
+    labels: string[];
+    datasets: { name: string; values: number[]; chartType?: string }[];
+  }
+  export interface ChartOptions {
+    title?: string;
+    data: ChartData;
+    type: 'line' | 'bar' | 'axis-mixed' | 'pie' | 'percentage' | 'heatmap' | 'donut';
+    height?: number;
+    colors?: string[];
+    barOptions?: { stacked?: boolean | number; spaceRatio?: number };
+    lineOptions?: { hideDots?: boolean | number; regionFill?: boolean | number; spline?: boolean | number };
+    axisOptions?: { xIsSeries?: boolean | number; xAxisMode?: 'span' | 'tick'; yAxisMode?: 'span' | 'tick' };
+    animate?: boolean | number;
+    truncateLegends?: boolean | number;
+  }
+  export class Chart {
+    constructor(parent: HTMLElement | string, options: ChartOptions);
+    update(data: ChartData): void;
+    destroy(): void;
+  }
+}
