@@ -32,16 +32,28 @@ import {
 import { formatProfile, summariseProfile, type ProfileSummary } from './bench/profile.ts';
 import {
   bareSummary,
+  compareScale,
   evaluateTargets,
+  formatScale,
   formatMarkdownTable,
   formatTable,
   formatTargets,
   summariseScenario,
   type RunRecord,
+  type ScaleReport,
   type ScenarioReport,
 } from './bench/report.ts';
-import { NOT_IMPLEMENTED, SCENARIOS, selectScenarios, type Scenario, type ScenarioContext, type ServerHandle } from './bench/scenarios.ts';
-import { BENCH_USER, seedSite, type BenchSite } from './bench/seed.ts';
+import {
+  NOT_IMPLEMENTED,
+  READ_SCENARIOS,
+  SCENARIOS,
+  selectScenarios,
+  type Scenario,
+  type ScenarioContext,
+  type ServerHandle,
+  type ServerKind,
+} from './bench/scenarios.ts';
+import { BENCH_USER, SCALE, seedScale, seedSite, type BenchSite } from './bench/seed.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'cortado.mjs');
@@ -93,12 +105,12 @@ async function fetchOnce(url: string, request: RequestSpec): Promise<{ status: n
   return { status: response.status, body: await response.text() };
 }
 
-async function startCortado(name: string, bench: BenchSite, pinning: Pinning, profileDir?: string): Promise<ServerProcess> {
+async function startCortado(name: string, bench: BenchSite, pinning: Pinning, profileDir?: string, extraArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
   const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   return startServer({
     name,
-    command: [...pinning.serverPrefix, process.execPath, ...nodeFlags, BIN, '--site', bench.path, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+    command: [...pinning.serverPrefix, process.execPath, ...nodeFlags, BIN, '--site', bench.path, 'serve', '--port', String(port), '--host', '127.0.0.1', ...extraArgs],
     cwd: ROOT,
     env: childEnv(),
     port,
@@ -120,9 +132,10 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   const pgUrl = process.env.CORTADO_BENCH_PG_URL || process.env.CORTADO_TEST_PG_URL || undefined;
   const redisUrl = process.env.CORTADO_BENCH_REDIS_URL || process.env.CORTADO_TEST_REDIS_URL || undefined;
   let selected = scenarios;
-  if (!pgUrl && scenarios.some((s) => s.server === 'pg')) {
-    for (const s of scenarios.filter((x) => x.server === 'pg')) skipped.push({ id: s.id, title: s.title, reason: 'PostgreSQL not configured (set CORTADO_BENCH_PG_URL or CORTADO_TEST_PG_URL)' });
-    selected = scenarios.filter((s) => s.server !== 'pg');
+  const onPg = (s: Scenario) => s.server === 'pg' || s.server === 'pg2';
+  if (!pgUrl && scenarios.some(onPg)) {
+    for (const s of scenarios.filter(onPg)) skipped.push({ id: s.id, title: s.title, reason: 'PostgreSQL not configured (set CORTADO_BENCH_PG_URL or CORTADO_TEST_PG_URL)' });
+    selected = scenarios.filter((s) => !onPg(s));
   }
   if (options.only.length === 0 || options.only.some((id) => id.startsWith('pg'))) skipped.push(...NOT_IMPLEMENTED);
   if (selected.length === 0) throw new Error('no scenario to run');
@@ -134,7 +147,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   say(`seeding a SQLite site (${options.todos} ToDo rows, users, keys, named key, OAuth token)`);
   const sqliteBench = await seedSite({ label: 'sqlite', todos: options.todos, full: true });
   let pgBench: BenchSite | undefined;
-  const wantPg = selected.some((s) => s.server === 'pg');
+  const wantPg = selected.some(onPg);
   if (wantPg && pgUrl) {
     say(`seeding a PostgreSQL site${redisUrl ? ' with Redis' : ' (no Redis configured: in-process cache)'}`);
     pgBench = await seedSite({ label: 'pg', dbUrl: pgUrl, redisUrl, todos: options.todos, full: false });
@@ -144,6 +157,10 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const cortado = await startCortado('cortado (SQLite)', sqliteBench, pinning, profileDir);
   const cortadoPg = pgBench ? await startCortado('cortado (PostgreSQL)', pgBench, pinning) : undefined;
+  // The same site as a 2-worker cluster (node:cluster); pinned like every server, so on a
+  // 2-core machine both workers share the server's core.
+  const cortadoPg2 =
+    pgBench && selected.some((s) => s.server === 'pg2') ? await startCortado('cortado (PostgreSQL, 2 workers)', pgBench, pinning, undefined, ['--workers', '2']) : undefined;
   const sqlite: ServerHandle = {
     url: cortado.url,
     bench: sqliteBench,
@@ -152,7 +169,14 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   };
   const pg: ServerHandle | undefined =
     cortadoPg && pgBench ? { url: cortadoPg.url, bench: pgBench, adminSid: '', userSid: '' } : undefined;
-  const ctx: ScenarioContext = { sqlite, pg, loginRate: options.loginRate };
+  const pg2: ServerHandle | undefined =
+    cortadoPg2 && pgBench ? { url: cortadoPg2.url, bench: pgBench, adminSid: '', userSid: '' } : undefined;
+  const ctx: ScenarioContext = { sqlite, pg, pg2, loginRate: options.loginRate };
+  const urlOf = (kind: ServerKind): string => {
+    const handle = kind === 'pg' ? pg : kind === 'pg2' ? pg2 : ctx.sqlite;
+    if (!handle) throw new Error(`no ${kind} server`);
+    return handle.url;
+  };
 
   // The bare server answers with exactly the body of the measured document read.
   const read = await fetchOnce(sqlite.url, { method: 'GET', path: `/api/resource/ToDo/${encodeURIComponent(sqliteBench.docName)}`, headers: { authorization: `token ${sqliteBench.adminKeys.api_key}:${sqliteBench.adminKeys.api_secret}` } });
@@ -172,8 +196,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   // Every scenario must work before anything is measured.
   for (const scenario of selected) {
     const request = scenario.request(ctx);
-    const url = scenario.server === 'pg' ? (pg as ServerHandle).url : sqlite.url;
-    const answer = await fetchOnce(url, request);
+    const answer = await fetchOnce(urlOf(scenario.server), request);
     if (answer.status < 200 || answer.status >= 300) throw new Error(`scenario ${scenario.id}: HTTP ${answer.status} ${answer.body.slice(0, 300)}`);
     await scenario.finish?.(ctx);
   }
@@ -194,7 +217,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   for (let round = 1; round <= options.rounds; round++) {
     for (const scenario of selected) {
       const baseline = await measure(bare.url, bareRequest, options.connections);
-      const url = scenario.server === 'pg' ? (pg as ServerHandle).url : sqlite.url;
+      const url = urlOf(scenario.server);
       await scenario.prepare?.(ctx);
       let result;
       const from = Date.now();
@@ -216,7 +239,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   const baseline = bareSummary(reports);
   // Stop the SQLite server now: its peak RSS is final and, with --cpu-prof, its profile is written.
   await cortado.stop(30_000);
-  const peakRssBytes = cortado.peakRssBytes();
+  let peakRssBytes = cortado.peakRssBytes();
   let profile: ProfileSummary | undefined;
   if (profileDir) {
     const files = readdirSync(profileDir)
@@ -228,7 +251,38 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     else say(`no .cpuprofile was written in ${profileDir}`);
   }
   assertNotInterrupted();
-  const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scaleMeasured: false });
+
+  // --scale: the same site with a million rows, 100k users with keys and 100k sessions more,
+  // served by a fresh process; the read scenarios run again, each after its own bare run.
+  let scale: ScaleReport | undefined;
+  const scaleScenarios = selected.filter((s) => READ_SCENARIOS.includes(s.id));
+  if (options.scale && scaleScenarios.length === 0) say('\n--scale: none of the selected scenarios is a read scenario; nothing to run again');
+  if (options.scale && scaleScenarios.length > 0) {
+    const f = options.scaleFactor;
+    say(`\n--scale: seeding ${Math.round(SCALE.todos * f).toLocaleString('en')} ToDo rows, ${Math.round(SCALE.users * f).toLocaleString('en')} users with API keys, ${Math.round(SCALE.sessions * f).toLocaleString('en')} sessions`);
+    const seeded = await seedScale(sqliteBench, f, say);
+    say(`  seeded in ${seeded.seconds.toFixed(0)} s`);
+    assertNotInterrupted();
+    const scaled = await startCortado('cortado (SQLite, scaled)', sqliteBench, pinning);
+    ctx.sqlite = { ...sqlite, url: scaled.url };
+    const scaleRuns = new Map<string, RunRecord[]>(scaleScenarios.map((s) => [s.id, []]));
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const scenario of scaleScenarios) {
+        const baseline = await measure(bare.url, bareRequest, options.connections);
+        const result = await measure(ctx.sqlite.url, scenario.request(ctx), scenario.connections ?? options.connections);
+        assertNotInterrupted();
+        const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps };
+        scaleRuns.get(scenario.id)?.push(record);
+        say(`scaled round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}`);
+      }
+    }
+    await scaled.stop(30_000);
+    peakRssBytes = Math.max(peakRssBytes, scaled.peakRssBytes());
+    const scaledReports = scaleScenarios.map((s) => summariseScenario(s, scaleRuns.get(s.id) ?? [], options.loginRate));
+    scale = { factor: f, seeded, scenarios: scaledReports, comparison: compareScale(reports, scaledReports) };
+  }
+  assertNotInterrupted();
+  const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scale });
 
   const git = gitInfo();
   const meta = {
@@ -242,11 +296,21 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     // 1-minute load average before and after: other work on the machine skews every figure.
     loadAverage: { start: Math.round(loadAtStart[0]! * 100) / 100, end: Math.round(loadavg()[0]! * 100) / 100 },
     placement: pinning.description,
-    options: { duration: options.duration, warmup: options.warmup, rounds: options.rounds, connections: options.connections, loginRate: options.loginRate, todos: options.todos, only: options.only },
+    options: {
+      duration: options.duration,
+      warmup: options.warmup,
+      rounds: options.rounds,
+      connections: options.connections,
+      loginRate: options.loginRate,
+      todos: options.todos,
+      only: options.only,
+      scale: options.scale,
+      ...(options.scale ? { scaleFactor: options.scaleFactor } : {}),
+    },
     bodyBytes: Buffer.byteLength(read.body),
     postgres: pgBench ? { redis: Boolean(redisUrl) } : undefined,
   };
-  const report = { meta, bare: baseline, scenarios: reports, targets, skipped, memory: { peakRssBytes }, profile };
+  const report = { meta, bare: baseline, scenarios: reports, scale, targets, skipped, memory: { peakRssBytes }, profile };
 
   say('');
   say(formatTable(reports, baseline));
@@ -256,6 +320,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       say(`\nlogin storm: ${s.achievedRps.toFixed(1)} logins/s achieved of ${s.rate}/s asked (login p50 ${s.p50.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms, ${s.failures} failed); the token read's p99 ${r.p99.toFixed(1)} ms with the storm, ${s.readAloneP99.toFixed(1)} ms alone just before`);
     }
   }
+  if (scale) say(`\n${formatScale(scale)}`);
   for (const s of skipped) say(`skipped ${s.id} (${s.title}): ${s.reason}`);
   say(`\ntargets (issue 8):\n${formatTargets(targets)}`);
   if (profile) say(`\n${formatProfile(profile)}`);
@@ -263,7 +328,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   const out = options.out ?? join(ROOT, '.bench', `bench-${stamp}.json`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(out.replace(/\.json$/, '') + '.md', `${formatMarkdownTable(reports, baseline)}\n`);
+  writeFileSync(out.replace(/\.json$/, '') + '.md', `${formatMarkdownTable(reports, baseline)}\n${scale ? `\n${formatScale(scale, true)}\n` : ''}`);
   say(`\nreport: ${relative(process.cwd(), out) || out}`);
 }
 
@@ -278,10 +343,6 @@ async function main(): Promise<number> {
   if (options.help) {
     say(USAGE);
     return 0;
-  }
-  if (options.scale) {
-    process.stderr.write('bench: --scale (1M ToDo rows, 100k users with API keys, 100k sessions) is not implemented yet\n');
-    return 2;
   }
   const pinning = await pinOrReexec(options.noPin);
   if ('exitCode' in pinning) return pinning.exitCode;

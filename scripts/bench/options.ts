@@ -11,6 +11,8 @@ export interface BenchOptions {
   /** Scenario ids to run (with what they depend on); every scenario when empty. */
   only: string[];
   scale: boolean;
+  /** Multiplies the --scale sizes (hidden; the smoke test seeds a tiny "scale"). */
+  scaleFactor: number;
   cpuProf: boolean;
   /** Fixed rate of the login storm, logins per second. */
   loginRate: number;
@@ -34,11 +36,13 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run the cortado server under node --cpu-prof and summarise the profile
   --out <file>        write the JSON report here (default .bench/bench-<time>.json)
   --no-pin            do not pin processes to cores with taskset
-  --scale             seed 1M rows / 100k users / 100k sessions: NOT IMPLEMENTED YET
+  --scale             then seed 1M ToDo rows, 100k users with API keys and 100k sessions into
+                      the SQLite site and run the read scenarios again: the report shows the
+                      ratios at both sizes and whether they dropped by 10 % at most
   -h, --help          this help
 
-PostgreSQL + Redis scenario: set CORTADO_BENCH_PG_URL and CORTADO_BENCH_REDIS_URL (or
-CORTADO_TEST_PG_URL / CORTADO_TEST_REDIS_URL).`;
+PostgreSQL + Redis scenarios (the token read with 1 worker and with serve --workers 2): set
+CORTADO_BENCH_PG_URL and CORTADO_BENCH_REDIS_URL (or CORTADO_TEST_PG_URL / CORTADO_TEST_REDIS_URL).`;
 
 function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
   if (text === undefined) return fallback;
@@ -64,6 +68,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       out: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       scale: { type: 'boolean', default: false },
+      'scale-factor': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -83,6 +88,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     out: values.out,
     noPin: values['no-pin'] ?? false,
     scale: values.scale ?? false,
+    scaleFactor: positive('scale-factor', values['scale-factor'], 1, false),
     help: values.help ?? false,
   };
 }

@@ -1,6 +1,6 @@
 /** Medians, ratios, the issue's targets, and the printed table. */
 import type { Measurement } from './load.ts';
-import type { Scenario } from './scenarios.ts';
+import type { Scenario, ServerKind } from './scenarios.ts';
 
 export interface RunRecord {
   round: number;
@@ -18,7 +18,7 @@ export interface RunRecord {
 export interface ScenarioReport {
   id: string;
   title: string;
-  server: 'sqlite' | 'pg';
+  server: ServerKind;
   /** Medians over the rounds. */
   rps: number;
   p50: number;
@@ -93,10 +93,38 @@ export interface TargetInputs {
   all: readonly Scenario[];
   reports: ScenarioReport[];
   peakRssBytes: number;
-  scaleMeasured: false;
+  /** The read scenarios run again after `--scale` seeded the site; undefined without --scale. */
+  scale?: ScaleReport;
 }
 
-export function evaluateTargets({ all, reports, peakRssBytes }: TargetInputs): TargetReport[] {
+/** One read scenario at the seeded size and after `--scale`. */
+export interface ScaleComparison {
+  id: string;
+  ratio: number;
+  scaledRatio: number;
+  /** 1 − scaled / small: the share of the ratio lost at scale (negative: it rose). */
+  drop: number;
+  failures: number;
+}
+
+export interface ScaleReport {
+  factor: number;
+  seeded: { todos: number; users: number; sessions: number; seconds: number };
+  scenarios: ScenarioReport[];
+  comparison: ScaleComparison[];
+}
+
+/** Pairs each scaled read with the same scenario at the seeded size. */
+export function compareScale(small: ScenarioReport[], scaled: ScenarioReport[]): ScaleComparison[] {
+  const byId = new Map(small.map((r) => [r.id, r]));
+  return scaled.flatMap((r) => {
+    const before = byId.get(r.id);
+    if (!before) return [];
+    return [{ id: r.id, ratio: before.ratio, scaledRatio: r.ratio, drop: 1 - r.ratio / before.ratio, failures: r.failures }];
+  });
+}
+
+export function evaluateTargets({ all, reports, peakRssBytes, scale }: TargetInputs): TargetReport[] {
   const byId = new Map(reports.map((r) => [r.id, r]));
   const targets: TargetReport[] = [];
   for (const scenario of all) {
@@ -113,11 +141,21 @@ export function evaluateTargets({ all, reports, peakRssBytes }: TargetInputs): T
       note: report.failures > 0 ? `${report.failures} failed requests` : undefined,
     });
   }
-  targets.push({
-    target: 'at 1M rows / 100k users / 100k sessions the read ratios drop by ≤ 10%',
-    measured: 'not measured',
-    note: '--scale is not implemented yet',
-  });
+  const scaleTarget = 'at 1M rows / 100k users / 100k sessions the read ratios drop by ≤ 10%';
+  if (scale && scale.comparison.length > 0) {
+    const worst = scale.comparison.reduce((a, b) => (b.drop > a.drop ? b : a));
+    const full = scale.factor === 1;
+    targets.push({
+      target: scaleTarget,
+      measured: scale.comparison.map((c) => `${c.id} ${fixed(c.ratio, 3)} → ${fixed(c.scaledRatio, 3)} (${c.drop >= 0 ? '−' : '+'}${fixed(Math.abs(c.drop) * 100, 1)}%)`).join('; '),
+      met: full ? worst.drop <= 0.1 && scale.comparison.every((c) => c.failures === 0) : undefined,
+      note: full
+        ? `worst: ${worst.id}`
+        : `--scale-factor ${scale.factor}: ${scale.seeded.todos} rows / ${scale.seeded.users} users / ${scale.seeded.sessions} sessions, not the target's sizes`,
+    });
+  } else {
+    targets.push({ target: scaleTarget, measured: 'not measured', note: 'run with --scale' });
+  }
   const token = byId.get('token');
   const storm = byId.get('login-storm');
   if (storm?.storm) {
@@ -192,4 +230,22 @@ export function formatTargets(targets: TargetReport[]): string {
   return targets
     .map((t) => `  ${t.met === undefined ? 'not measured' : t.met ? 'met         ' : 'NOT met     '}  ${t.target}: ${t.measured}${t.note ? ` (${t.note})` : ''}`)
     .join('\n');
+}
+
+/** The read ratios at the seeded size and after --scale (plain text, or Markdown). */
+export function formatScale(scale: ScaleReport, markdown = false): string {
+  const s = scale.seeded;
+  const head = `--scale${scale.factor === 1 ? '' : ` (factor ${scale.factor})`}: +${s.todos.toLocaleString('en')} ToDo rows, +${s.users.toLocaleString('en')} users with API keys, +${s.sessions.toLocaleString('en')} sessions (seeded in ${fixed(s.seconds, 0)} s)`;
+  const byId = new Map(scale.scenarios.map((r) => [r.id, r]));
+  const rows = scale.comparison.map((c) => {
+    const r = byId.get(c.id);
+    return [c.id, fixed(c.ratio, 3), fixed(c.scaledRatio, 3), `${c.drop >= 0 ? '−' : '+'}${fixed(Math.abs(c.drop) * 100, 1)}%`, r ? fixed(r.rps, 0) : '', r ? fixed(r.p99, 1) : '', String(c.failures)];
+  });
+  const header = ['scenario', 'ratio', 'ratio at scale', 'change', 'req/s at scale', 'p99 ms at scale', 'failed'];
+  if (markdown) {
+    return [head, '', `| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`, ...rows.map((r) => `| \`${r[0]}\` | ${r.slice(1).join(' | ')} |`)].join('\n');
+  }
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  return [head, ...all.map((row) => row.map((cell, i) => pad(cell, widths[i]!, i > 0)).join('  ').trimEnd())].join('\n');
 }

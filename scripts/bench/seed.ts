@@ -14,11 +14,13 @@ import { newSite, STANDARD_ROLES, type Site } from '../../src/app/site.ts';
 import { addUser } from '../../src/app/user-admin.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { createNamedApiKey } from '../../src/auth/named-api-keys.ts';
+import { formatDatetime } from '../../src/core/clock.ts';
 import { keyedHash, randomHex, randomToken } from '../../src/core/crypto.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { insertDoc } from '../../src/doctype/document/write-documents.ts';
 import { ADMINISTRATOR, principalFor } from '../../src/doctype/principal.ts';
 import { UnitOfWork } from '../../src/storage/unit-of-work.ts';
+import type { SqlValue } from '../../src/storage/types.ts';
 import { createSchema, dropSchema } from '../../src/storage/postgres/postgres-storage.ts';
 import { onCleanup } from './processes.ts';
 
@@ -165,4 +167,131 @@ export async function seedSite(options: SeedOptions): Promise<BenchSite> {
 export async function deleteCreatedTodos(bench: BenchSite, marker: string): Promise<number> {
   const result = await bench.site.storage.run('DELETE FROM "tabToDo" WHERE "description" = ?', [marker]);
   return result.changes;
+}
+
+/** The sizes `--scale` seeds (times `--scale-factor`). */
+export const SCALE = { todos: 1_000_000, users: 100_000, sessions: 100_000 };
+
+export interface ScaleSeeded {
+  todos: number;
+  users: number;
+  sessions: number;
+  seconds: number;
+}
+
+/**
+ * Bulk-inserts the `--scale` data straight into the site's tables, in transactions of
+ * multi-row INSERTs (the document layer would take hours for a million rows): ToDo rows owned
+ * by the scale users, users with an API key (its secret's keyed hash in `__Auth`, as
+ * generate_keys stores it) and one role each, and live sessions of those users. The measured
+ * requests keep using the credentials and document of the small site.
+ */
+export async function seedScale(bench: BenchSite, factor: number, progress: (line: string) => void): Promise<ScaleSeeded> {
+  const started = Date.now();
+  const storage = bench.site.storage;
+  const hashKey = apiSecretHashKey(bench.site.config.encryption_key);
+  const sizes = {
+    todos: Math.max(1, Math.round(SCALE.todos * factor)),
+    users: Math.max(1, Math.round(SCALE.users * factor)),
+    sessions: Math.max(1, Math.round(SCALE.sessions * factor)),
+  };
+  const now = new Date();
+  const stamp = formatDatetime(now);
+  const expires = formatDatetime(new Date(now.getTime() + 30 * 86_400_000));
+  const userName = (i: number) => `scale.user.${i}@example.com`;
+
+  /** Inserts `count` rows made by `row(i)` into `table`, `perTransaction` rows per transaction. */
+  async function bulk(table: string, count: number, row: (i: number) => Record<string, SqlValue>, perTransaction = 50_000): Promise<void> {
+    const existing = new Set((await storage.columns(table)).map((c) => c.name));
+    const columns = Object.keys(row(0)).filter((c) => existing.has(c));
+    const perStatement = Math.max(1, Math.floor(900 / columns.length));
+    const head = `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES `;
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    const statements = new Map<number, string>();
+    const sqlFor = (rows: number) => {
+      let sql = statements.get(rows);
+      if (!sql) statements.set(rows, (sql = head + Array.from({ length: rows }, () => tuple).join(', ')));
+      return sql;
+    };
+    let lastReport = Date.now();
+    for (let from = 0; from < count; from += perTransaction) {
+      const to = Math.min(count, from + perTransaction);
+      await storage.transaction(async (tx) => {
+        for (let start = from; start < to; start += perStatement) {
+          const end = Math.min(to, start + perStatement);
+          const params: SqlValue[] = [];
+          for (let i = start; i < end; i++) {
+            const values = row(i);
+            for (const column of columns) params.push(values[column] ?? null);
+          }
+          await tx.run(sqlFor(end - start), params);
+        }
+      });
+      if (Date.now() - lastReport > 5000 || to === count) {
+        progress(`  ${table}: ${to.toLocaleString('en')} of ${count.toLocaleString('en')} rows (${Math.round((Date.now() - started) / 1000)} s)`);
+        lastReport = Date.now();
+      }
+    }
+  }
+
+  const standard = (name: string, owner = ADMINISTRATOR) => ({ name, owner, creation: stamp, modified: stamp, modified_by: owner, docstatus: 0, idx: 0 });
+  await bulk('tabUser', sizes.users, (i) => ({
+    ...standard(userName(i)),
+    email: userName(i),
+    first_name: 'Scale',
+    last_name: `User ${i}`,
+    full_name: `Scale User ${i}`,
+    enabled: 1,
+    user_type: 'System User',
+    api_key: `s${i.toString(16).padStart(14, '0')}`,
+    api_secret: '*****',
+    simultaneous_sessions: 2,
+  }));
+  // The API secret of each key: only its keyed hash is stored.
+  await bulk('__Auth', sizes.users, (i) => ({
+    doctype: 'User',
+    name: userName(i),
+    fieldname: 'api_secret',
+    password: keyedHash(hashKey, `scale secret ${i}`),
+    encrypted: 0,
+  }));
+  await bulk('tabHas Role', sizes.users, (i) => ({
+    ...standard(`scale-role-${i}`),
+    parent: userName(i),
+    parenttype: 'User',
+    parentfield: 'roles',
+    idx: 1,
+    role: 'Desk User',
+  }));
+  await bulk('__Sessions', sizes.sessions, (i) => ({
+    sid_hash: keyedHash(hashKey, `sid:${randomHex(56)}`),
+    user: userName(i % sizes.users),
+    created: stamp,
+    last_active: stamp,
+    expires_at: expires,
+    ip: '127.0.0.1',
+    device: 'desktop',
+    user_agent: 'cortado bench --scale',
+    data: JSON.stringify({ full_name: `Scale User ${i % sizes.users}`, user_type: 'System User' }),
+  }));
+  // Older than the seeded rows, so the list's first page is unchanged; spread over a year.
+  const dayMs = 86_400_000;
+  await bulk('tabToDo', sizes.todos, (i) => {
+    const owner = userName(i % sizes.users);
+    const at = formatDatetime(new Date(now.getTime() - (1 + (i % 365)) * dayMs - (i % dayMs)));
+    return {
+      // Hash-like and unique: a bijection of i on 40 bits (the product stays below 2^53).
+      ...standard(`s${((i * 0x9e3779b1) % 2 ** 40).toString(16).padStart(10, '0')}`, owner),
+      creation: at,
+      modified: at,
+      description: `Scale task ${i} of ${owner}`,
+      status: STATUSES[i % STATUSES.length] ?? 'Open',
+      priority: PRIORITIES[i % PRIORITIES.length] ?? 'Medium',
+      date: `2024-${String((i % 12) + 1).padStart(2, '0')}-${String((i % 28) + 1).padStart(2, '0')}`,
+      allocated_to: owner,
+    };
+  });
+  progress('  refreshing the planner statistics');
+  await storage.optimize();
+  return { ...sizes, seconds: (Date.now() - started) / 1000 };
 }

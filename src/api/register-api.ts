@@ -112,9 +112,15 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       ip: services.clientIp(socket, headers['x-forwarded-for']),
       secure: encrypted || (services.trustedPeer(socket) && headers['x-forwarded-proto'] === 'https'),
     };
+    // Method shorthand, not arrow properties: tsx compiles with esbuild's `keepNames`, which wraps
+    // every arrow property in a `defineProperty` call — on every request (docs/performance.md).
     const response: ResponseControl = {
-      setCookie: (name: string, value: string, options: CookieOptions = {}) => void reply.setCookie(name, value, options),
-      setHeader: (name: string, value: string) => void reply.header(name, value),
+      setCookie(name: string, value: string, options: CookieOptions = {}) {
+        void reply.setCookie(name, value, options);
+      },
+      setHeader(name: string, value: string) {
+        void reply.header(name, value);
+      },
     };
     let documents: DocumentContext | undefined;
     let db: DbApi | undefined;
@@ -130,8 +136,12 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       auth: undefined,
       rateLimit: undefined,
       messages: [],
-      documents: () => (documents ??= services.documentContext(state.principal, uow, state.auth?.scopes)),
-      db: () => (db ??= createDbApi(state.documents())),
+      documents() {
+        return (documents ??= services.documentContext(state.principal, uow, state.auth?.scopes));
+      },
+      db() {
+        return (db ??= createDbApi(state.documents()));
+      },
     };
     request.cortado = state;
   });
@@ -235,7 +245,7 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   registerResourceRoutes(app, services);
   registerV2Routes(app, services);
   if (services.oauth) registerOAuthRoutes(app, services.oauth);
-  if (services.login && services.changePassword) registerLoginPageRoutes(app, services.login, services.changePassword);
+  registerLoginPageRoutes(app, services);
 }
 
 /** Frappe shows `exception`/`exc` to System Users when allowed, never for 404s or CSRF errors. */

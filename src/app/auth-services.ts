@@ -10,6 +10,8 @@ import { createCsrfPolicy, type CsrfPolicy } from '../auth/csrf.ts';
 import type { LoginCollaborators } from '../auth/login-collaborators.ts';
 import { createLoginService, type LoginService } from '../auth/login.ts';
 import { createSessionStore, type SessionStore } from '../auth/sessions/session-store.ts';
+import { CredentialCache, type CredentialChange } from '../auth/credential-cache.ts';
+import { classifyCredentialWrite, type ChangeClassifier } from '../auth/credential-invalidation.ts';
 import { confirmTwoFactor, pendingTwoFactorUser, startTwoFactor, twoFactorApplies } from '../auth/two-factor.ts';
 import { setUserPassword } from '../doctype/document/password-fields.ts';
 import { SystemSettingsReader } from '../doctype/system-settings.ts';
@@ -41,6 +43,8 @@ export interface AuthServices {
   readonly activity: ReturnType<typeof createActivityLog>;
   readonly requestLog: RequestLog;
   readonly oauth: OAuthServices;
+  /** Verified credentials, users' access and live sessions kept between requests. */
+  readonly credentials: CredentialCache;
   /** Drops a per-process cache here and, through the cache's pub/sub, on every other node. */
   invalidate(what: InvalidationTopic): void;
   /** Writes what is still buffered (request log, key usage) and stops the timers. */
@@ -78,6 +82,17 @@ function createIpRulesPort(developerMode: boolean): IpRulesPort {
 /** Per-process caches other nodes must drop when this one changes what they hold. */
 export type InvalidationTopic = 'settings' | 'signing-keys';
 const INVALIDATION_CHANNEL = 'cortado:invalidate';
+/** Messages on the channel that carry credential changes (a JSON array of CredentialChange). */
+const CREDENTIALS_PREFIX = 'credentials:';
+
+/**
+ * How long a verified credential is trusted without looking at the database again. Every
+ * committed change drops the entries it affects at once, on this node and (through the cache's
+ * pub/sub) on the others; the lifetime bounds what a change made where no message can reach us
+ * (a lost message) would leave behind. Where changes made by other processes cannot be noticed
+ * at all — PostgreSQL without Redis: other workers or nodes, the CLI — nothing is cached.
+ */
+export const CREDENTIAL_TTL_MS = 30_000;
 
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const bySite = new WeakMap<Site, AuthServices>();
@@ -105,7 +120,13 @@ export function authServicesFor(site: Site): AuthServices {
     onLogout: appHooks.flatMap((h) => asList(h.on_logout)),
   };
   const twoFactorDeps = { cache: site.cache, storage: site.storage, cipher: site.cipher, now: () => site.clock.now().getTime() };
-  const sessions = createSessionStore(deps);
+  const externalChanges = () => site.storage.externalChanges?.();
+  const credentials = new CredentialCache({
+    ttlMs: site.config.redis_url || externalChanges() !== undefined ? CREDENTIAL_TTL_MS : 0,
+    now: () => site.clock.now().getTime(),
+    externalChanges,
+  });
+  const sessions = createSessionStore(deps, { cache: credentials });
   const counters = createLoginAttempts(site.cache);
   const attempts = { ...counters, lockedError };
   const ipRules = createIpRulesPort(site.config.developer_mode);
@@ -172,6 +193,7 @@ export function authServicesFor(site: Site): AuthServices {
         void activity.log({ user: session.user, full_name: fullName, operation: 'Logout', status: 'Success', subject: `${fullName} logged out: Session Expired`, ip: request.ip });
       },
       resourceMetadataUrl: (request) => `${issuer(request)}/.well-known/oauth-protected-resource`,
+      credentials,
       clientAuthPaths: new Set(['get_token', 'revoke_token', 'introspect_token'].map((name) => `${OAUTH_METHOD_PREFIX}${name}`)),
     }),
     csrf: createCsrfPolicy(site.config),
@@ -180,18 +202,54 @@ export function authServicesFor(site: Site): AuthServices {
     activity,
     requestLog,
     oauth,
+    credentials,
     invalidate(what) {
       dropLocal(what);
       site.cache.publish(INVALIDATION_CHANNEL, what).catch((error: unknown) => site.logger.warn('cache invalidation not published', { error: String(error) }));
     },
     async close() {
-      await Promise.allSettled([requestLog.close(), lastUsed.close()]);
+      await Promise.allSettled([requestLog.close(), lastUsed.close(), sessions.close()]);
     },
   };
   function dropLocal(what: string): void {
-    if (what === 'settings') settings.invalidate();
-    else if (what === 'signing-keys') keys.invalidate();
+    if (what === 'settings') {
+      settings.invalidate();
+      credentials.drop('*');
+    } else if (what === 'signing-keys') keys.invalidate();
+    else if (what.startsWith(CREDENTIALS_PREFIX)) {
+      let changes: unknown;
+      try {
+        changes = JSON.parse(what.slice(CREDENTIALS_PREFIX.length));
+      } catch {
+        changes = ['*'];
+      }
+      for (const change of Array.isArray(changes) ? changes : ['*']) credentials.drop(typeof change === 'string' ? change : '*');
+    }
   }
+  // Every committed write to the rows credentials are built from — by any code path — drops
+  // what it made stale, here at once and on every other node through the cache's pub/sub.
+  const classifiers = new Map<string, ChangeClassifier>();
+  site.storage.watchWrites({
+    interested(sql) {
+      const classifier = classifyCredentialWrite(sql);
+      if (classifier) classifiers.set(sql, classifier);
+      return classifier !== undefined;
+    },
+    committed(writes) {
+      const changes = new Set<CredentialChange>();
+      for (const write of writes) {
+        const classify = classifiers.get(write.sql) ?? classifyCredentialWrite(write.sql);
+        for (const change of classify ? classify(write.params) : ['*']) changes.add(change);
+      }
+      if (changes.size === 0) return;
+      // A bulk change (an import, a migration) is simpler to announce as "everything".
+      const list = changes.has('*') || changes.size > 256 ? ['*'] : [...changes];
+      for (const change of list) credentials.drop(change);
+      site.cache
+        .publish(INVALIDATION_CHANNEL, CREDENTIALS_PREFIX + JSON.stringify(list))
+        .catch((error: unknown) => site.logger.warn('credential invalidation not published', { error: String(error) }));
+    },
+  });
   // Other nodes' changes arrive here; the 1-second settings lifetime covers a lost message.
   site.cache.subscribe(INVALIDATION_CHANNEL, dropLocal).catch((error: unknown) => site.logger.warn('cache invalidation not subscribed', { error: String(error) }));
   bySite.set(site, services);

@@ -20,7 +20,7 @@ import { MetaRegistry } from '../doctype/meta/meta-registry.ts';
 import { ADMINISTRATOR, GUEST, principalFor, type Principal } from '../doctype/principal.ts';
 import { migrateSchema } from '../doctype/schema.ts';
 import { UnitOfWork } from '../storage/unit-of-work.ts';
-import type { Storage } from '../storage/types.ts';
+import { observeWrites, type ObservedStorage } from '../storage/write-observer.ts';
 import type { Cache } from '../cache/types.ts';
 import type { DocEventHandler } from './app-definition.ts';
 import { loadApps, type LoadedApp } from './load-apps.ts';
@@ -32,7 +32,8 @@ export const STANDARD_ROLES = ['Administrator', 'System Manager', 'All', 'Guest'
 export interface Site {
   readonly path: string;
   readonly config: SiteConfig;
-  readonly storage: Storage;
+  /** The database; a watcher can be told about committed writes (credential caches use it). */
+  readonly storage: ObservedStorage;
   readonly cache: Cache;
   readonly registry: MetaRegistry;
   readonly apps: readonly LoadedApp[];
@@ -94,7 +95,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
     }
   }
   const cipher = createSecretBox(config.encryption_key);
-  const storage = selectStorage(config, sitePath);
+  const storage = observeWrites(selectStorage(config, sitePath));
   const cache = selectCache(config);
   // Core events need the site they belong to; they only run once it has opened.
   const opened: { site?: Site } = {};
@@ -150,7 +151,12 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
         throw error;
       }
     },
-    migrate: (progress) => migrateSchema(storage, registry, progress),
+    async migrate(progress) {
+      const touched = await migrateSchema(storage, registry, progress);
+      // Fresh planner statistics: a site's tables grow from nothing (docs/performance.md).
+      await storage.optimize();
+      return touched;
+    },
     async close() {
       await Promise.allSettled([storage.close(), cache.close()]);
     },

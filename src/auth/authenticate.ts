@@ -5,12 +5,14 @@
  * restriction of the resolved user (and of a named key) applies whatever the method.
  */
 import { asFrappeError, frappeError } from '../core/errors.ts';
+import { keyedHash } from '../core/crypto.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import { GUEST, GUEST_PRINCIPAL, principalFor, type Principal } from '../doctype/principal.ts';
 import type { SystemSettings } from '../doctype/system-settings.ts';
 import type { AuthDeps } from './auth-deps.ts';
 import { verifyUserApiKey } from './api-keys.ts';
 import type { AuthHook } from './auth-hook.ts';
+import type { CredentialCache, UserAccess } from './credential-cache.ts';
 import type { IpRulesPort, LoginAttemptsPort } from './login-collaborators.ts';
 import { parseAuthorization } from './parse-authorization.ts';
 import type { SessionRecord, SessionStore } from './sessions/session-store.ts';
@@ -38,6 +40,11 @@ export interface KeyMatch {
   keyName?: string;
   restrictIp?: string | null;
   scopes?: readonly string[];
+  /** OAuth token name and grant family (so revoking them drops the cached credential). */
+  tokenName?: string;
+  family?: string;
+  /** When the credential itself expires (ms since the epoch), if it does. */
+  validUntil?: number;
 }
 
 export interface AuthenticatorOptions {
@@ -62,15 +69,11 @@ export interface AuthenticatorOptions {
   readonly onKeyUsed?: (match: KeyMatch, request: RequestInfo) => void;
   /** A stored session was found expired (and deleted) on this request. */
   readonly onSessionExpired?: (session: SessionRecord, request: RequestInfo) => void;
+  /** Verified credentials and users' access, kept between requests (credential-cache.ts). */
+  readonly credentials?: CredentialCache;
 }
 
 export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => Promise<AuthResult>;
-
-interface UserAccess {
-  principal: Principal;
-  restrictIp: string | null;
-  bypass: number | string | null;
-}
 
 function refuse(message = ''): never {
   throw frappeError('AuthenticationError', message, { title: 'Not Permitted' });
@@ -97,18 +100,33 @@ const USER_ACCESS_SQL =
   'SELECT \'user\' AS "kind", "name", "enabled", "user_type", "restrict_ip", "bypass_restrict_ip_check_if_2fa_enabled", NULL AS "role" FROM "tabUser" WHERE "name" = ? ' +
   'UNION ALL SELECT \'role\', NULL, NULL, NULL, NULL, NULL, "role" FROM "tabHas Role" WHERE "parent" = ? AND "parenttype" = \'User\' AND "parentfield" = \'roles\'';
 
+const GUEST_ACCESS: UserAccess = Object.freeze({ principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null });
+
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const { deps, sessions } = options;
+  const cache = options.credentials;
 
   async function loadAccess(user: string): Promise<UserAccess | undefined> {
-    if (user === GUEST) return { principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null };
+    if (user === GUEST) return GUEST_ACCESS;
+    const cached = cache?.access(user);
+    if (cached) return cached;
+    const epoch = cache?.epoch ?? 0;
     const rows = await deps.storage.all<UserAccessRow>(USER_ACCESS_SQL, [user, user]);
     const row = rows.find((r) => r.kind === 'user');
     if (!row || Number(row.enabled) !== 1) return undefined;
     const roles = rows.flatMap((r) => (r.kind === 'role' && r.role !== null ? [r.role] : []));
     const principal = principalFor(row.name, roles, row.user_type === 'Website User' ? 'Website User' : 'System User');
-    return { principal, restrictIp: row.restrict_ip, bypass: row.bypass_restrict_ip_check_if_2fa_enabled };
+    const access: UserAccess = { principal, restrictIp: row.restrict_ip, bypass: row.bypass_restrict_ip_check_if_2fa_enabled };
+    // By the name asked for: that is what the credential or session names.
+    cache?.setAccess(user, access, epoch);
+    return access;
   }
+
+  /**
+   * The credential's cache key: a keyed hash (the site's secret-derived key) of what was
+   * presented, so the cache never holds a secret. Only what the secret proves is cached.
+   */
+  const credentialKey = (kind: string, ...parts: string[]) => keyedHash(deps.hashKey, `credential:${kind}\u0000${parts.join('\u0000')}`);
 
   function checkIp(access: UserAccess, ip: string, settings: SystemSettings, keyRestriction?: string | null): void {
     const rules = options.ipRules;
@@ -119,13 +137,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (keyRestriction && !rules.allowed(keyRestriction, ip)) throw rules.refusal(ip);
   }
 
-  async function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): Promise<void> {
+  /** Refuses a locked-out IP or key; returns whether the key has failures counted. */
+  async function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): Promise<boolean> {
     const attempts = options.attempts;
-    if (!attempts) return;
-    for (const [kind, id] of [['ip', ip], ['user', `api-key:${key}`]] as const) {
-      const state = await attempts.isLocked(kind, id, settings);
-      if (state.locked) throw attempts.lockedError(state.retryAfter, settings.allow_login_after_fail);
-    }
+    if (!attempts) return false;
+    // Both at once: on Redis that is one round trip (the two commands are pipelined), not two.
+    const [byIp, byKey] = await Promise.all([attempts.isLocked('ip', ip, settings), attempts.isLocked('user', `api-key:${key}`, settings)]);
+    if (byIp.locked) throw attempts.lockedError(byIp.retryAfter, settings.allow_login_after_fail);
+    if (byKey.locked) throw attempts.lockedError(byKey.retryAfter, settings.allow_login_after_fail);
+    // Unknown (an older port): assume there is a counter to reset.
+    return byKey.failures === undefined || byKey.failures > 0;
   }
 
   async function recordKeyFailure(key: string, ip: string, settings: SystemSettings): Promise<void> {
@@ -174,10 +195,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const clientAuth = options.clientAuthPaths?.has(request.path) && /^basic /i.test(rawAuthorization ?? '');
     const authorization = parseAuthorization(clientAuth ? undefined : rawAuthorization);
     if (authorization.kind === 'api-key') {
-      await assertKeyNotLocked(authorization.key, request.ip, settings);
+      const hasFailures = await assertKeyNotLocked(authorization.key, request.ip, settings);
       const source = request.headers['frappe-authorization-source']?.trim();
-      let match: KeyMatch | undefined;
-      if (source && source !== 'User') {
+      const custom = Boolean(source && source !== 'User');
+      // Keys of another DocType are never cached: cortado does not know what their rows hold.
+      const cacheKey = cache && !custom ? credentialKey('api-key', authorization.key, authorization.secret) : undefined;
+      let match: KeyMatch | undefined = cacheKey ? cache?.credential(cacheKey) : undefined;
+      const cachedMatch = match !== undefined;
+      const epoch = cache?.epoch ?? 0;
+      if (match) {
+        // Verified on an earlier request.
+      } else if (custom && source) {
         const user = options.customSource ? await options.customSource(source, authorization.key, authorization.secret) : undefined;
         if (!options.customSource) refuse(`Unknown authorization source ${source}`);
         match = user ? { user } : undefined;
@@ -192,7 +220,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         await recordKeyFailure(authorization.key, request.ip, settings);
         refuse();
       }
-      await options.attempts?.reset('user', `api-key:${authorization.key}`);
+      if (cacheKey && !cachedMatch) cache?.setCredential(cacheKey, match, epoch);
+      // Frappe forgets the key's failures after a success; nothing to forget when none were counted.
+      if (hasFailures) await options.attempts?.reset('user', `api-key:${authorization.key}`);
       options.onKeyUsed?.(match, request);
       headerAuthenticated = true;
       apiKey = authorization.key;
@@ -206,8 +236,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         scopes = match.scopes && match.scopes.length > 0 ? match.scopes : undefined;
       }
     } else if (authorization.kind === 'bearer') {
-      const match = options.bearer ? await options.bearer(authorization.token, request) : undefined;
+      const cacheKey = cache && options.bearer ? credentialKey('bearer', authorization.token) : undefined;
+      let match: KeyMatch | undefined = cacheKey ? cache?.credential(cacheKey) : undefined;
+      const cachedMatch = match !== undefined;
+      const epoch = cache?.epoch ?? 0;
+      if (!match && options.bearer) match = await options.bearer(authorization.token, request);
       const bearerAccess = match ? await loadAccess(match.user) : undefined;
+      if (match && bearerAccess && cacheKey && !cachedMatch) cache?.setCredential(cacheKey, match, epoch);
       if (!match || !bearerAccess) {
         const metadata = options.resourceMetadataUrl ? `, resource_metadata="${options.resourceMetadataUrl(request)}"` : '';
         throw frappeError('AuthenticationError', '', {

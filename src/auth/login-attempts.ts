@@ -22,6 +22,8 @@ export interface LockState {
   locked: boolean;
   /** Whole seconds until the window closes; 0 when not locked. */
   retryAfter: number;
+  /** Failures counted in the current window (0 when none or when tracking is off). */
+  failures?: number;
 }
 
 export interface LoginAttempts {
@@ -41,6 +43,9 @@ function limits(settings: LockoutSettings): { max: number; interval: number } | 
   return { max, interval };
 }
 
+/** Counter keys of client IPs already seen (bounded). */
+const ipKeys = new Map<string, string>();
+
 /**
  * The cache key. IPs are canonicalised so `::ffff:1.2.3.4` and `1.2.3.4` share a counter, and an
  * IPv6 client is counted per /64, the block a single subscriber is usually given: otherwise it
@@ -49,6 +54,17 @@ function limits(settings: LockoutSettings): { max: number; interval: number } | 
  */
 export function attemptKey(kind: AttemptKind, key: string): string {
   if (kind === 'user') return `login_failed:user:${key.trim().toLowerCase()}`;
+  // Asked on every request made with an API key: each distinct IP is parsed once.
+  let known = ipKeys.get(key);
+  if (known === undefined) {
+    known = ipAttemptKey(key);
+    if (ipKeys.size >= 4096) ipKeys.clear();
+    ipKeys.set(key, known);
+  }
+  return known;
+}
+
+function ipAttemptKey(key: string): string {
   const address = parseIp(key);
   if (address === undefined) return `login_failed:ip:${key.trim()}`;
   if (address.kind() === 'ipv4') return `login_failed:ip:${address.toString()}`;
@@ -61,13 +77,16 @@ export function createLoginAttempts(cache: Cache): LoginAttempts {
   return {
     async isLocked(kind, key, settings) {
       const limit = limits(settings);
-      if (limit === undefined) return { locked: false, retryAfter: 0 };
+      if (limit === undefined) return { locked: false, retryAfter: 0, failures: 0 };
       const cacheKey = attemptKey(kind, key);
-      const count = Number((await cache.get(cacheKey)) ?? 0);
-      if (!(count > limit.max)) return { locked: false, retryAfter: 0 };
+      const stored = await cache.get(cacheKey);
+      const count = Number(stored ?? 0);
+      // A stored value that is not a count is still something to reset.
+      const failures = stored === undefined ? 0 : Number.isFinite(count) && count > 0 ? count : 1;
+      if (!(count > limit.max)) return { locked: false, retryAfter: 0, failures };
       // The TTL is the rest of the window; undefined means it closed since the read.
       const left = await cache.ttl(cacheKey);
-      return left === undefined || left <= 0 ? { locked: false, retryAfter: 0 } : { locked: true, retryAfter: left };
+      return left === undefined || left <= 0 ? { locked: false, retryAfter: 0, failures } : { locked: true, retryAfter: left, failures };
     },
 
     async recordFailure(kind, key, settings) {

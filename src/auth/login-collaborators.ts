@@ -21,7 +21,7 @@ export interface UserRow {
 }
 
 export interface LoginAttemptsPort {
-  isLocked(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<{ locked: boolean; retryAfter: number }>;
+  isLocked(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<{ locked: boolean; retryAfter: number; failures?: number }>;
   recordFailure(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<unknown>;
   reset(kind: 'ip' | 'user', key: string): Promise<void>;
   lockedError(retryAfter: number, allowLoginAfterFail: number): FrappeError;

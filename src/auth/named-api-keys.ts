@@ -229,6 +229,8 @@ export interface VerifiedNamedApiKey {
   readonly restrictIp: string | undefined;
   /** Scope names stored on the key (empty: none). */
   readonly scopes: readonly string[];
+  /** When this secret stops working by itself (expiry, end of a rotation grace), in ms; undefined: never. */
+  readonly validUntil?: number;
 }
 
 interface KeyRow {
@@ -277,21 +279,24 @@ export async function verifyNamedApiKey(
   const previousMatches = constantEquals(presented, previousHash ?? missing);
   if (!row || !row.user || row.user === GUEST) return undefined;
   const graceEnd = parseStoredDatetime(row.previous_secret_expires_at);
-  const accepted =
-    (currentHash !== undefined && currentMatches) ||
-    (previousHash !== undefined && previousMatches && graceEnd !== undefined && now.getTime() < graceEnd.getTime());
+  const byCurrent = currentHash !== undefined && currentMatches;
+  const accepted = byCurrent || (previousHash !== undefined && previousMatches && graceEnd !== undefined && now.getTime() < graceEnd.getTime());
   if (!accepted) return undefined;
   if (Number(row.enabled) !== 1 || Number(row.user_enabled) !== 1) return undefined;
+  let validUntil = byCurrent ? undefined : graceEnd?.getTime();
   if (optionalText(row.expires_on as string | null) !== undefined) {
     const expiresOn = parseStoredDatetime(row.expires_on);
     // An expiry that cannot be read fails closed.
     if (!expiresOn || expiresOn.getTime() < now.getTime()) return undefined;
+    // `expires_on` < now refuses: the key still works during its last millisecond.
+    validUntil = Math.min(validUntil ?? Number.POSITIVE_INFINITY, expiresOn.getTime() + 1);
   }
   return {
     user: row.user,
     keyName: row.name,
     restrictIp: optionalText(row.restrict_ip),
     scopes: (row.scopes ?? '').split(/\s+/).filter((s) => s !== ''),
+    ...(validUntil === undefined ? {} : { validUntil }),
   };
 }
 

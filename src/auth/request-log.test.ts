@@ -97,7 +97,8 @@ forEachDatabase('API Request Log', (db) => {
     const rows = await rowsWhere(t.site.storage, '"api_key" = ?', ['key-id-1234']);
     assert.equal(rows.length, 1);
     const row = rows[0]!;
-    assert.match(String(row.name), /^[0-9a-f]{10}$/);
+    // Time-ordered names (11 hex of the millisecond, 3 of a sequence, 4 of a per-process tag).
+    assert.match(String(row.name), /^[0-9a-f]{18}$/);
     assert.equal(row.owner, 'Administrator');
     assert.equal(row.modified_by, 'Administrator');
     assert.equal(row.creation, '2025-06-01 12:00:00.000000');
@@ -115,7 +116,7 @@ forEachDatabase('API Request Log', (db) => {
 
   test('1,000 records are written in two transactions of multi-row INSERTs', async () => {
     const { storage, counts } = instrumented(t.site.storage);
-    const log = createRequestLog(storage, testClock(), { flushIntervalMs: 60_000 });
+    const log = createRequestLog(storage, testClock(), { flushIntervalMs: 60_000, maxBatch: 500 });
     for (let i = 0; i < 1000; i += 1) log.record(entry({ path: `/api/resource/Batch/${i}`, ip: 'batch' }));
     assert.equal(await log.flush(), 1000);
     assert.equal(counts.transactions, 2);

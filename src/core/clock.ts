@@ -5,9 +5,12 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
 /** Frappe's datetime text: `YYYY-MM-DD HH:MM:SS.ffffff` (local wall time of the server in UTC). */
 export function formatDatetime(date: Date): string {
-  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   return (
     `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ` +
     `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}.` +

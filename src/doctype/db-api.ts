@@ -39,43 +39,91 @@ function requireDoctype(doc: Doc): string {
   return doc.doctype;
 }
 
+/**
+ * One request's DbApi: prototype methods over the request's context, not a set of closures made
+ * for every request (docs/performance.md). Call them as methods (`db.getDoc(…)`).
+ */
+class RequestDbApi implements DbApi {
+  readonly #ctx: DocumentContext;
+
+  constructor(ctx: DocumentContext) {
+    this.#ctx = ctx;
+  }
+
+  get user(): string {
+    return this.#ctx.principal.user;
+  }
+
+  getDoc(doctype: string, name: unknown): Promise<Doc> {
+    return getDoc(doctype, name, this.#ctx);
+  }
+
+  async getList(doctype: string, args: ListArgs & { as_dict?: boolean } = {}): Promise<Doc[] | unknown[][]> {
+    const { rows, values } = await getList(doctype, args, this.#ctx);
+    return args.as_dict === false ? values : rows;
+  }
+
+  getCount(doctype: string, filters?: unknown): Promise<number> {
+    return getCount(doctype, { filters }, this.#ctx);
+  }
+
+  async getValue(doctype: string, filters: unknown, fieldname: string | string[] = 'name'): Promise<unknown> {
+    const ctx = this.#ctx;
+    const meta = ctx.registry.get(doctype);
+    const fields = Array.isArray(fieldname) ? fieldname : [fieldname];
+    if (meta.issingle) {
+      const doc = await getDoc(doctype, doctype, ctx);
+      return Array.isArray(fieldname) ? Object.fromEntries(fields.map((f) => [f, doc[f] ?? null])) : (doc[fieldname] ?? null);
+    }
+    const byName = typeof filters === 'string' || typeof filters === 'number';
+    const { rows } = await getList(
+      doctype,
+      { fields, filters: byName ? { name: filters } : filters, limit: 1, order_by: byName ? '' : undefined },
+      ctx,
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return Array.isArray(fieldname) ? row : (row[fieldname] ?? null);
+  }
+
+  exists(doctype: string, name: unknown): Promise<boolean> {
+    return exists(doctype, name, this.#ctx);
+  }
+
+  insert(doc: Doc): Promise<Doc> {
+    return insertDoc(requireDoctype(doc), doc, this.#ctx);
+  }
+
+  save(doc: Doc): Promise<Doc> {
+    return saveDoc(requireDoctype(doc), doc.name, doc, this.#ctx);
+  }
+
+  setValue(doctype: string, name: unknown, fieldname: string | Doc, value?: unknown): Promise<Doc> {
+    const patch = typeof fieldname === 'string' ? { [fieldname]: value } : fieldname;
+    return saveDoc(doctype, name, patch, this.#ctx);
+  }
+
+  delete(doctype: string, name: unknown): Promise<void> {
+    return deleteDoc(doctype, name, this.#ctx);
+  }
+
+  submit(doctype: string, name: unknown): Promise<Doc> {
+    return submitDoc(doctype, name, this.#ctx);
+  }
+
+  cancel(doctype: string, name: unknown): Promise<Doc> {
+    return cancelDoc(doctype, name, this.#ctx);
+  }
+
+  amend(doctype: string, name: unknown): Promise<Doc> {
+    return amendDoc(doctype, name, this.#ctx);
+  }
+
+  rename(doctype: string, oldName: unknown, newName: unknown): Promise<string> {
+    return renameDoc(doctype, oldName, newName, this.#ctx);
+  }
+}
+
 export function createDbApi(ctx: DocumentContext): DbApi {
-  return {
-    user: ctx.principal.user,
-    getDoc: (doctype, name) => getDoc(doctype, name, ctx),
-    async getList(doctype, args = {}) {
-      const { rows, values } = await getList(doctype, args, ctx);
-      return args.as_dict === false ? values : rows;
-    },
-    getCount: (doctype, filters) => getCount(doctype, { filters }, ctx),
-    async getValue(doctype, filters, fieldname = 'name') {
-      const meta = ctx.registry.get(doctype);
-      const fields = Array.isArray(fieldname) ? fieldname : [fieldname];
-      if (meta.issingle) {
-        const doc = await getDoc(doctype, doctype, ctx);
-        return Array.isArray(fieldname) ? Object.fromEntries(fields.map((f) => [f, doc[f] ?? null])) : (doc[fieldname] ?? null);
-      }
-      const byName = typeof filters === 'string' || typeof filters === 'number';
-      const { rows } = await getList(
-        doctype,
-        { fields, filters: byName ? { name: filters } : filters, limit: 1, order_by: byName ? '' : undefined },
-        ctx,
-      );
-      const row = rows[0];
-      if (!row) return null;
-      return Array.isArray(fieldname) ? row : (row[fieldname] ?? null);
-    },
-    exists: (doctype, name) => exists(doctype, name, ctx),
-    insert: (doc) => insertDoc(requireDoctype(doc), doc, ctx),
-    save: (doc) => saveDoc(requireDoctype(doc), doc.name, doc, ctx),
-    setValue(doctype, name, fieldname, value) {
-      const patch = typeof fieldname === 'string' ? { [fieldname]: value } : fieldname;
-      return saveDoc(doctype, name, patch, ctx);
-    },
-    delete: (doctype, name) => deleteDoc(doctype, name, ctx),
-    submit: (doctype, name) => submitDoc(doctype, name, ctx),
-    cancel: (doctype, name) => cancelDoc(doctype, name, ctx),
-    amend: (doctype, name) => amendDoc(doctype, name, ctx),
-    rename: (doctype, oldName, newName) => renameDoc(doctype, oldName, newName, ctx),
-  };
+  return new RequestDbApi(ctx);
 }

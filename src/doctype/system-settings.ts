@@ -48,6 +48,12 @@ export class SystemSettingsReader {
     this.#cached = undefined;
   }
 
+  /** The cached values while still fresh, else undefined (synchronous: for per-request checks). */
+  peek(): SystemSettings | undefined {
+    const cached = this.#cached;
+    return cached && this.#now() - cached.at < TTL_MS ? cached.value : undefined;
+  }
+
   async get(): Promise<SystemSettings> {
     const cached = this.#cached;
     if (cached && this.#now() - cached.at < TTL_MS) return cached.value;

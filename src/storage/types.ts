@@ -80,6 +80,14 @@ export interface Storage extends SqlExecutor {
   ensureTable(spec: TableSpec): Promise<void>;
   /** True when the database answers. */
   ping(): Promise<boolean>;
+  /**
+   * A number that changes whenever another connection — another process — commits to the
+   * database (SQLite's `PRAGMA data_version` of the writer connection); undefined where the
+   * adapter cannot tell. Synchronous and cheap, for polling.
+   */
+  externalChanges?(): number | undefined;
+  /** Refreshes the query planner's statistics where the database needs it (SQLite). */
+  optimize?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -10,8 +10,13 @@ export function methodContext(state: RequestState): MethodContext {
     user: state.principal.user,
     roles: state.principal.roles,
     request: state.info,
-    db: state.db(),
-    documents: state.documents(),
+    // Built on first use: most methods (ping, login, …) never touch documents.
+    get db() {
+      return state.db();
+    },
+    get documents() {
+      return state.documents();
+    },
     response: state.response,
     auth: state.auth ?? { principal: state.principal, method: 'guest', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: false },
     msgprint(message, options = {}) {

@@ -15,7 +15,8 @@ type Params = { doctype: string; '*'?: string };
 /** Documents returned directly are serialised without null fields, as Frappe's as_dict(no_nulls). */
 export function withoutNulls(doc: Doc): Doc {
   const out: Doc = {};
-  for (const [key, value] of Object.entries(doc)) {
+  for (const key of Object.keys(doc)) {
+    const value = doc[key];
     if (value === null || value === undefined) continue;
     out[key] = Array.isArray(value) ? value.map((row) => (row && typeof row === 'object' ? withoutNulls(row as Doc) : row)) : value;
   }

@@ -5,6 +5,7 @@
  * authentication, and errors sent back to the client with `state` and `iss` (RFC 9207).
  */
 import { createHash } from 'node:crypto';
+import { constantEquals } from '../../core/crypto.ts';
 import { formatDatetime } from '../../core/clock.ts';
 import { FrappeError } from '../../core/errors.ts';
 import type { SecretCipher } from '../../doctype/document/document-context.ts';
@@ -305,7 +306,7 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
           if (row.code_challenge) {
             if (!verifier || !VERIFIER.test(verifier)) throw new OAuthError('invalid_grant', 'code_verifier is missing or malformed');
             const computed = createHash('sha256').update(verifier).digest('base64url');
-            if (computed !== row.code_challenge) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
+            if (!constantEquals(computed, row.code_challenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
           } else if (verifier !== undefined) {
             throw new OAuthError('invalid_grant', 'code_verifier sent but the authorization request had no code_challenge');
           }
@@ -413,12 +414,22 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
     },
 
     /** The user a bearer token acts as, with its scopes (for the request pipeline). */
-    async validateBearer(token: string): Promise<{ user: string; scopes: string[]; client: string } | undefined> {
+    async validateBearer(
+      token: string,
+    ): Promise<{ user: string; scopes: string[]; client: string; tokenName: string; family: string; validUntil: number } | undefined> {
       const row = await tokens.findAccess(token);
       if (!row) return undefined;
       const client = await findClient(deps.storage, row.client);
       if (!client) return undefined;
-      return { user: row.user, scopes: row.scopes.split(' ').filter(Boolean), client: client.clientId };
+      return {
+        user: row.user,
+        scopes: row.scopes.split(' ').filter(Boolean),
+        client: client.clientId,
+        tokenName: row.name,
+        family: row.grant_family,
+        // As findAccess decides it: live while the expiration time is still ahead.
+        validUntil: Date.parse(`${row.expiration_time.replace(' ', 'T').slice(0, 23)}Z`),
+      };
     },
 
     userinfo: (user: string, issuer: string) => userClaims(deps.storage, deps.hashKey, issuer, user),

@@ -9,6 +9,7 @@ import { formatDatetime } from '../../core/clock.ts';
 import { keyedHash } from '../../core/crypto.ts';
 import { parseSessionExpiry } from '../../doctype/system-settings.ts';
 import type { AuthDeps } from '../auth-deps.ts';
+import type { CredentialCache } from '../credential-cache.ts';
 
 export interface SessionData {
   full_name?: string;
@@ -44,6 +45,13 @@ interface SessionRow {
 
 /** How often an active session's `last_active` is written (Frappe: at most every 600 s). */
 const TOUCH_EVERY_MS = 60_000;
+/** Touches are kept in memory and written together this often (and on close). */
+const TOUCH_FLUSH_MS = 1_000;
+/**
+ * The batched `last_active` write. Never moves `last_active` back; the credential cache knows
+ * this exact statement as bookkeeping (credential-invalidation.ts).
+ */
+export const SESSION_TOUCH_SQL = 'UPDATE "__Sessions" SET "last_active" = ? WHERE "sid_hash" = ? AND "last_active" < ?';
 const SID = /^[0-9a-f]{56}$/;
 
 function toRecord(row: SessionRow): SessionRecord {
@@ -79,9 +87,63 @@ export interface NewSession {
 /** `ended` names the session that just expired (absent for unknown sids). */
 export type ResumeResult = { session: SessionRecord } | { expired: true; ended?: SessionRecord } | undefined;
 
-export function createSessionStore(deps: AuthDeps) {
+export interface SessionStoreOptions {
+  /** Live sessions are kept here (their changes drop them). */
+  cache?: CredentialCache;
+  /** How often pending `last_active` touches are written (ms). */
+  touchFlushMs?: number;
+}
+
+export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions = {}) {
   const hash = (sid: string) => keyedHash(deps.hashKey, `sid:${sid}`);
   const nowText = () => formatDatetime(deps.clock.now());
+  const cache = options.cache;
+
+  // Touches not written yet: sid hash → the session's user and its new `last_active`.
+  let pending = new Map<string, { user: string; lastActive: string }>();
+  let closed = false;
+  let chain: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+
+  const writeTouches = async (): Promise<void> => {
+    if (pending.size === 0) return;
+    const batch = pending;
+    pending = new Map();
+    try {
+      await deps.storage.transaction(async (tx) => {
+        for (const [sidHash, touch] of batch) await tx.run(SESSION_TOUCH_SQL, [touch.lastActive, sidHash, touch.lastActive]);
+      });
+    } catch (error) {
+      // Kept for the next flush, unless a newer touch (or a change of the session) came meanwhile.
+      for (const [sidHash, touch] of batch) if (!pending.has(sidHash)) pending.set(sidHash, touch);
+      throw error;
+    }
+  };
+  const flushTouches = (): Promise<void> => {
+    const run = chain.then(writeTouches);
+    chain = run.catch(() => undefined);
+    return run;
+  };
+  const scheduleFlush = () => {
+    if (timer || closed) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      flushTouches().catch((error: unknown) => deps.logger.warn('session touch failed', { error: String(error) }));
+    }, options.touchFlushMs ?? TOUCH_FLUSH_MS);
+    timer.unref();
+  };
+  // A session changed elsewhere: its row wins over a touch made before the change.
+  cache?.onDrop((change) => {
+    if (pending.size === 0) return;
+    if (change === 'S*') {
+      pending.clear();
+    } else if (change.startsWith('s:')) {
+      pending.delete(change.slice(2));
+    } else if (change.startsWith('u:')) {
+      const user = change.slice(2);
+      for (const [sidHash, touch] of pending) if (touch.user === user) pending.delete(sidHash);
+    }
+  });
 
   async function idleSeconds(): Promise<number> {
     const settings = await deps.settings();
@@ -117,28 +179,56 @@ export function createSessionStore(deps: AuthDeps) {
     /** The live session of a sid; an expired one is deleted and reported as expired. */
     async resume(sid: string): Promise<ResumeResult> {
       if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
-      const row = await deps.storage.get<SessionRow>('SELECT * FROM "__Sessions" WHERE "sid_hash" = ?', [hash(sid)]);
-      if (!row) return { expired: true };
-      const now = deps.clock.now().getTime();
+      const sidHash = hash(sid);
       const idle = (await idleSeconds()) * 1000;
-      if (now - parseTime(row.last_active) > idle || now >= parseTime(row.expires_at)) {
+      const cached = cache?.session(sidHash);
+      // Expiry is only ever decided on the stored row (another node may have seen activity).
+      if (cached && deps.clock.now().getTime() - parseTime(cached.lastActive) <= idle) return { session: cached };
+      const epoch = cache?.epoch ?? 0;
+      const row = await deps.storage.get<SessionRow>('SELECT * FROM "__Sessions" WHERE "sid_hash" = ?', [sidHash]);
+      if (!row) return { expired: true };
+      const touched = pending.get(row.sid_hash);
+      if (touched && touched.lastActive > row.last_active) row.last_active = touched.lastActive;
+      const now = deps.clock.now().getTime();
+      const expiresAt = parseTime(row.expires_at);
+      if (now - parseTime(row.last_active) > idle || now >= expiresAt) {
         await deps.storage.run('DELETE FROM "__Sessions" WHERE "sid_hash" = ?', [row.sid_hash]);
         return { expired: true, ended: toRecord(row) };
       }
-      return { session: toRecord(row) };
+      const session = toRecord(row);
+      cache?.setSession(sidHash, session, epoch, expiresAt);
+      return { session };
     },
 
     /**
-     * Slides the idle expiry. The row is rewritten once its `last_active` is older than a
-     * minute, or than 1 % of the idle time when that is shorter, so a short expiry (`00:01`)
-     * still slides with activity instead of ending a minute after the last write.
+     * Slides the idle expiry. `last_active` moves once it is older than a minute, or than 1 % of
+     * the idle time when that is shorter, so a short expiry (`00:01`) still slides with activity
+     * instead of ending a minute after the last write. The record (shared with the cache) moves
+     * at once; the row is written with other touches within `touchFlushMs` (and on close): no
+     * request waits for a write.
      */
     async touch(session: SessionRecord): Promise<void> {
       const now = deps.clock.now();
       const every = Math.min(TOUCH_EVERY_MS, (await idleSeconds()) * 10);
       if (now.getTime() - parseTime(session.lastActive) < every) return;
       session.lastActive = formatDatetime(now);
-      await deps.storage.run('UPDATE "__Sessions" SET "last_active" = ? WHERE "sid_hash" = ?', [session.lastActive, session.sidHash]);
+      if (closed) {
+        await deps.storage.run(SESSION_TOUCH_SQL, [session.lastActive, session.sidHash, session.lastActive]);
+        return;
+      }
+      pending.set(session.sidHash, { user: session.user, lastActive: session.lastActive });
+      scheduleFlush();
+    },
+
+    /** Writes the pending touches now. */
+    flushTouches,
+
+    /** Writes the pending touches and stops batching (later touches are written at once). */
+    async close(): Promise<void> {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await flushTouches();
     },
 
     async setData(session: SessionRecord, patch: SessionData): Promise<void> {
@@ -178,6 +268,8 @@ export function createSessionStore(deps: AuthDeps) {
     },
 
     async purgeExpired(): Promise<number> {
+      // Activity not written yet must count.
+      await flushTouches().catch(() => undefined);
       const now = nowText();
       const idle = await idleSeconds();
       const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - idle * 1000));

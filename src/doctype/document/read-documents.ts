@@ -18,7 +18,9 @@ import { assertScope, type Doc, type DocumentContext } from './document-context.
 /** Converts a table row to API values: numbers for Int/Check/Float, parsed JSON, no raw text. */
 export function rowToDoc(meta: DocTypeMeta, row: Row): Doc {
   const doc: Doc = {};
-  for (const [key, value] of Object.entries(row)) {
+  // Keys, not entries: no array of pairs per row (own keys only, as entries gave).
+  for (const key of Object.keys(row)) {
+    const value = row[key];
     const field = meta.fieldMap.get(key);
     if (field) doc[key] = fromDatabase(field, value);
     else if (key === 'docstatus' || key === 'idx') doc[key] = value === null ? value : Number(value);

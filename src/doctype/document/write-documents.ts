@@ -243,7 +243,7 @@ export async function saveDoc(doctype: string, name: unknown, patch: Doc, ctx: D
     for (const [key, value] of Object.entries(changes)) {
       const field = meta.fieldMap.get(key);
       if (key === 'docstatus' || !field || field.allow_on_submit) continue;
-      const same = JSON.stringify(value) === JSON.stringify(current[key]) || (field.fieldtype === 'Table' || field.fieldtype === 'Table MultiSelect');
+      const same = sameJson(value, current[key]) || (field.fieldtype === 'Table' || field.fieldtype === 'Table MultiSelect');
       if (!same) throw frappeError('UpdateAfterSubmitError', `Not allowed to change ${field.label} after submission`, { title: 'Not Allowed' });
     }
   }
@@ -302,11 +302,23 @@ export async function saveDoc(doctype: string, name: unknown, patch: Doc, ctx: D
   return saved;
 }
 
+/**
+ * Equal as JSON. A value JSON cannot write (nested deeper than the stack, as a client may send
+ * it) is never equal: it is then kept as a change, and refused by the field's validation.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
+}
+
 /** Keys whose value a hook changed (compared with the stored document). */
 function diff(before: Doc, after: Doc): Doc {
   const changed: Doc = {};
   for (const [key, value] of Object.entries(after)) {
-    if (JSON.stringify(value) !== JSON.stringify(before[key])) changed[key] = value;
+    if (!sameJson(value, before[key])) changed[key] = value;
   }
   return changed;
 }

@@ -302,6 +302,33 @@ export class SqliteStorage implements Storage {
     });
   }
 
+  /**
+   * The writer connection's `data_version`: it changes when another connection commits (another
+   * process, or another Storage on the same file), never for this Storage's own writes, since
+   * they all go through the writer connection. An in-memory database has no other connection.
+   */
+  externalChanges(): number | undefined {
+    if (this.#memory || this.#closed) return 0;
+    return Number(this.#writer.db.pragma('data_version', { simple: true }));
+  }
+
+  /**
+   * Refreshes the planner's statistics (`PRAGMA optimize`, SQLite ≥ 3.46: tables whose row
+   * counts changed a lot since their last ANALYZE, or never analyzed, are analyzed again, each
+   * on a bounded sample). Without statistics, or with those of a tiny table, SQLite may plan an
+   * indexed lookup as a full scan (docs/performance.md).
+   */
+  async optimize(): Promise<void> {
+    if (this.#closed) return;
+    const release = await this.#acquire();
+    try {
+      this.#writer.db.pragma('analysis_limit = 1000');
+      this.#writer.db.pragma('optimize = 0x10002');
+    } finally {
+      release();
+    }
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.#read((c) => c.all('SELECT 1', []));
