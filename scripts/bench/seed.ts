@@ -7,7 +7,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { openServingSite } from '../../src/app/create-server.ts';
 import { authServicesFor } from '../../src/app/auth-services.ts';
 import { newSite, STANDARD_ROLES, type Site } from '../../src/app/site.ts';
@@ -21,8 +20,8 @@ import { insertDoc } from '../../src/doctype/document/write-documents.ts';
 import { ADMINISTRATOR, principalFor } from '../../src/doctype/principal.ts';
 import { UnitOfWork } from '../../src/storage/unit-of-work.ts';
 import type { SqlValue } from '../../src/storage/types.ts';
-import { createSchema, dropSchema } from '../../src/storage/postgres/postgres-storage.ts';
 import { onCleanup } from './processes.ts';
+import { clearSiteRedisKeys, throwawaySchema } from './throwaway-services.ts';
 
 export const BENCH_USER = 'bench.user@example.com';
 const STATUSES = ['Open', 'Closed', 'Open', 'Cancelled'];
@@ -59,38 +58,11 @@ export interface SeedOptions {
   full: boolean;
 }
 
-/** A fresh PostgreSQL schema for the bench (dropped at clean-up); returns the URL using it. */
-async function benchSchema(pgUrl: string): Promise<string> {
-  const schema = `bench_${randomHex(10)}`;
-  await createSchema(pgUrl, schema);
-  onCleanup(`PostgreSQL schema ${schema}`, () => dropSchema(pgUrl, schema));
-  const url = new URL(pgUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.toString();
-}
-
-/** Deletes the site's Redis keys (its prefix is derived from the site key). */
-async function clearRedisKeys(redisUrl: string, site: Site): Promise<void> {
-  const prefix = `cortado:${keyedHash(site.config.encryption_key, 'cache prefix').slice(0, 12)}:`;
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function seedSite(options: SeedOptions): Promise<BenchSite> {
   const folder = mkdtempSync(join(tmpdir(), `cortado-bench-${options.label}-`));
   onCleanup(`temporary folder ${folder}`, () => rmSync(folder, { recursive: true, force: true }));
   const path = join(folder, 'site');
-  const dbUrl = options.dbUrl ? await benchSchema(options.dbUrl) : undefined;
+  const dbUrl = options.dbUrl ? await throwawaySchema(options.dbUrl, 'bench') : undefined;
   const logger = createLogger({ quiet: true });
   const adminPassword = `admin-${randomToken(12)}`;
   const userPassword = `user-${randomToken(12)}`;
@@ -102,7 +74,7 @@ export async function seedSite(options: SeedOptions): Promise<BenchSite> {
   if (options.redisUrl) {
     const redisUrl = options.redisUrl;
     // Runs after the site has closed (clean-up runs last registered first).
-    onCleanup(`Redis keys of site ${options.label}`, () => clearRedisKeys(redisUrl, site));
+    onCleanup(`Redis keys of site ${options.label}`, () => clearSiteRedisKeys(redisUrl, site.config.encryption_key));
   }
   await site.migrate();
   const hashKey = apiSecretHashKey(site.config.encryption_key);

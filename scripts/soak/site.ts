@@ -7,19 +7,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { openServingSite } from '../../src/app/create-server.ts';
 import { authServicesFor } from '../../src/app/auth-services.ts';
 import { newSite, type Site } from '../../src/app/site.ts';
 import { addUser } from '../../src/app/user-admin.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
-import { keyedHash, randomHex, randomToken } from '../../src/core/crypto.ts';
+import { randomToken } from '../../src/core/crypto.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { insertDoc } from '../../src/doctype/document/write-documents.ts';
 import { ADMINISTRATOR, principalFor } from '../../src/doctype/principal.ts';
 import { UnitOfWork } from '../../src/storage/unit-of-work.ts';
-import { createSchema, dropSchema } from '../../src/storage/postgres/postgres-storage.ts';
 import { onCleanup } from '../bench/processes.ts';
+import { clearSiteRedisKeys, throwawaySchema } from '../bench/throwaway-services.ts';
 
 export interface SoakUser {
   email: string;
@@ -49,32 +48,6 @@ export interface SoakSiteOptions {
 
 const STATUSES = ['Open', 'Closed', 'Open', 'Cancelled'];
 
-async function freshSchema(pgUrl: string): Promise<string> {
-  const schema = `soak_${randomHex(10)}`;
-  await createSchema(pgUrl, schema);
-  onCleanup(`PostgreSQL schema ${schema}`, () => dropSchema(pgUrl, schema));
-  const url = new URL(pgUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.toString();
-}
-
-/** Deletes the site's Redis keys (their prefix comes from the site's key). */
-async function clearRedisKeys(redisUrl: string, encryptionKey: string): Promise<void> {
-  const prefix = `cortado:${keyedHash(encryptionKey, 'cache prefix').slice(0, 12)}:`;
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** Opens the site in this process (quietly): for seeding, and to check the writes at the end. */
 export function openSoakSite(path: string): Promise<Site> {
   return openServingSite(path, { logger: createLogger({ quiet: true }) });
@@ -85,7 +58,7 @@ export async function createSoakSite(options: SoakSiteOptions): Promise<SoakSite
   onCleanup(`temporary folder ${folder}`, () => rmSync(folder, { recursive: true, force: true }));
   const path = join(folder, 'site');
   if (options.db === 'postgres' && !options.pgUrl) throw new Error('--db postgres needs CORTADO_TEST_PG_URL');
-  const dbUrl = options.db === 'postgres' && options.pgUrl ? await freshSchema(options.pgUrl) : undefined;
+  const dbUrl = options.db === 'postgres' && options.pgUrl ? await throwawaySchema(options.pgUrl, 'soak') : undefined;
   const redisUrl = options.db === 'postgres' ? options.redisUrl : undefined;
   const created = await newSite(path, { adminPassword: `admin-${randomToken(12)}`, dbUrl, redisUrl, logger: createLogger({ quiet: true }) });
   await created.close();
@@ -94,7 +67,7 @@ export async function createSoakSite(options: SoakSiteOptions): Promise<SoakSite
   try {
     if (redisUrl) {
       const key = site.config.encryption_key;
-      onCleanup('Redis keys of the soak site', () => clearRedisKeys(redisUrl, key));
+      onCleanup('Redis keys of the soak site', () => clearSiteRedisKeys(redisUrl, key));
     }
     await site.migrate();
     const hashKey = apiSecretHashKey(site.config.encryption_key);
