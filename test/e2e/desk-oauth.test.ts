@@ -1,9 +1,14 @@
 /**
  * OAuth in the desk, in Chromium: a client made in the form shows its ID and secret once (they
  * work at the token endpoint), "Regenerate secret", the user's Authorized applications with
- * Revoke (the client's tokens stop working), and the OAuth Settings form.
+ * Revoke (the client's tokens stop working), a client made in the form completing a code + PKCE
+ * flow through the consent page, and the OAuth Settings form.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { BROWSER_TEST_TIMEOUT, browserAvailable, launchBrowser, skipReason, startDeskServer, type DeskServer } from './browser-harness.ts';
@@ -101,6 +106,52 @@ describe('desk: OAuth clients and authorized applications', { skip: skipReason, 
     assert.equal(await dialog.getByTestId('client-secret').count(), 0);
     await dialog.getByRole('button', { name: 'Done' }).click();
     assert.equal(await page.getByRole('button', { name: 'Regenerate secret' }).count(), 0);
+  });
+
+  test('a client made in the form completes a code + PKCE flow through the consent page', async () => {
+    const callbacks: URL[] = [];
+    const app = createHttpServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+      if (url.pathname === '/callback') callbacks.push(url);
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Client</title><p>callback received</p>');
+    });
+    app.listen(0, '127.0.0.1');
+    await once(app, 'listening');
+    try {
+      const redirectUri = `http://127.0.0.1:${(app.address() as AddressInfo).port}/callback`;
+      const made = await createOAuthClientInDesk(page, server.url, { appName: 'Notes app', redirectUri, grantType: 'Authorization Code', scopes: 'openid email' });
+      const verifier = randomBytes(32).toString('base64url');
+      const state = randomBytes(8).toString('hex');
+      const query = new URLSearchParams({
+        client_id: made.client_id,
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        scope: 'openid email',
+        state,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+      });
+      await page.goto(`${server.url}/api/method/frappe.integrations.oauth2.authorize?${query.toString().replace(/\+/g, '%20')}`);
+      assert.equal((await page.getByRole('heading', { level: 1 }).textContent())?.trim(), 'Allow Notes app?');
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.waitForURL((url) => url.href.startsWith(redirectUri));
+      const callback = callbacks.at(-1);
+      assert.equal(callback?.searchParams.get('state'), state);
+      const code = callback?.searchParams.get('code');
+      assert.ok(code, 'the client received a code');
+
+      const res = await fetch(`${server.url}/api/method/frappe.integrations.oauth2.get_token`, {
+        method: 'POST',
+        headers: { Authorization: `Basic ${Buffer.from(`${made.client_id}:${made.client_secret}`).toString('base64')}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }),
+      });
+      const tokens = (await res.json()) as { access_token?: string; id_token?: string };
+      assert.equal(res.status, 200, JSON.stringify(tokens));
+      assert.ok(tokens.id_token, 'openid gives an ID token');
+      assert.equal(await whoAmI(String(tokens.access_token)), 'Administrator');
+    } finally {
+      app.close();
+    }
   });
 
   test('OAuth Settings is a single form that saves', async () => {
