@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createServer } from '../../src/app/create-server.ts';
 import { addUser } from '../../src/app/user-admin.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
@@ -42,6 +42,30 @@ export interface CallOptions {
   /** A form body (application/x-www-form-urlencoded). */
   form?: Record<string, string | undefined>;
   ip?: string;
+}
+
+/** Fastify inject options for a call: auth header, sid cookie, a form, JSON or raw body, a peer address. */
+export function injectOptions(url: string, o: CallOptions & { raw?: string } = {}): InjectOptions {
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.auth) headers.authorization = o.auth;
+  if (o.sid) headers.cookie = `sid=${o.sid}`;
+  let payload: string | undefined;
+  if (o.form) {
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    payload = formBody(o.form);
+  } else if (o.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    payload = JSON.stringify(o.json);
+  } else if (o.raw !== undefined) {
+    payload = o.raw;
+  }
+  return {
+    method: o.method ?? (payload !== undefined ? 'POST' : 'GET'),
+    url,
+    headers,
+    ...(payload !== undefined ? { payload } : {}),
+    ...(o.ip ? { remoteAddress: o.ip } : {}),
+  };
 }
 
 export interface TokenSet {
@@ -140,24 +164,7 @@ export async function startKit(db: TestDatabase, options: { users: TestUser[]; a
   };
 
   function call(url: string, o: CallOptions = {}): Promise<Response> {
-    const headers: Record<string, string> = { ...o.headers };
-    if (o.auth) headers.authorization = o.auth;
-    if (o.sid) headers.cookie = `sid=${o.sid}`;
-    let payload: string | undefined;
-    if (o.form) {
-      headers['content-type'] ??= 'application/x-www-form-urlencoded';
-      payload = formBody(o.form);
-    } else if (o.json !== undefined) {
-      headers['content-type'] ??= 'application/json';
-      payload = JSON.stringify(o.json);
-    }
-    return app.inject({
-      method: o.method ?? (payload !== undefined ? 'POST' : 'GET'),
-      url,
-      headers,
-      ...(payload !== undefined ? { payload } : {}),
-      ...(o.ip ? { remoteAddress: o.ip } : {}),
-    });
+    return app.inject(injectOptions(url, o));
   }
 
   const kit: Kit = {

@@ -24,7 +24,7 @@ import { FIXED_SECRETS, findLeaks, literalTestPasswords, redact } from '../helpe
 import { runAs } from '../helpers/run-as.ts';
 import { testLogger } from '../helpers/test-log.ts';
 import { ADMIN_PASSWORD, createTestSite, type TestSite } from '../helpers/test-site.ts';
-import { basic, consentFields, formBody, M, pkce, queryOf, redirectParams } from '../oauth/oauth-test-kit.ts';
+import { basic, consentFields, injectOptions, M, pkce, queryOf, redirectParams, type CallOptions } from '../oauth/oauth-test-kit.ts';
 
 const LIBRARY_APP = fileURLToPath(new URL('../fixtures/library-app', import.meta.url));
 const ALICE = 'alice@example.com';
@@ -58,28 +58,9 @@ describe('secrets hygiene: logs, error bodies and log tables', () => {
   async function call(
     label: string,
     url: string,
-    o: { method?: string; auth?: string; sid?: string; json?: unknown; form?: Record<string, string | undefined>; raw?: string; headers?: Record<string, string> } = {},
+    o: CallOptions & { raw?: string } = {},
   ): Promise<LightMyRequestResponse> {
-    const headers: Record<string, string> = { ...o.headers };
-    if (o.auth) headers.authorization = o.auth;
-    if (o.sid) headers.cookie = `sid=${o.sid}`;
-    let payload: string | undefined;
-    if (o.form) {
-      headers['content-type'] ??= 'application/x-www-form-urlencoded';
-      payload = formBody(o.form);
-    } else if (o.json !== undefined) {
-      headers['content-type'] ??= 'application/json';
-      payload = JSON.stringify(o.json);
-    } else if (o.raw !== undefined) {
-      payload = o.raw;
-    }
-    const res = await app.inject({
-      method: (o.method ?? (payload !== undefined ? 'POST' : 'GET')) as 'GET',
-      url,
-      headers,
-      remoteAddress: '198.51.100.77',
-      ...(payload !== undefined ? { payload } : {}),
-    });
+    const res = await app.inject(injectOptions(url, { ...o, ip: '198.51.100.77' }));
     exchanges.push({ label, res });
     return res;
   }
