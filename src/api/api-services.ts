@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticate.ts';
 import type { ApiRequestLogEntry as RequestLogEntry } from '../auth/request-log.ts';
 import type { LoginService } from '../auth/login.ts';
@@ -94,4 +95,19 @@ export async function health(deps: { storage: Pingable; cache: Pingable }, timeo
   };
   const [database, cache] = await Promise.all([probe(deps.storage), probe(deps.cache)]);
   return { ready: database === 'ok' && cache === 'ok', database, cache };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** False on routes the API pipeline leaves alone (`OUTSIDE_PIPELINE`). */
+    cortadoPipeline?: boolean;
+  }
+}
+
+/** Route config of routes the API pipeline leaves alone (no session, CSRF, rate limit, hooks). */
+export const OUTSIDE_PIPELINE = { cortadoPipeline: false } as const;
+
+/** True for a route registered with `config: OUTSIDE_PIPELINE`. */
+export function outsidePipeline(request: FastifyRequest): boolean {
+  return request.routeOptions.config.cortadoPipeline === false;
 }

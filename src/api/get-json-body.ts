@@ -4,7 +4,7 @@
  * every other GET exactly as Fastify handles it (no 415 for odd content types on GET).
  */
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json/i;
 
@@ -13,8 +13,7 @@ function httpError(message: string, statusCode: number, code: string): Error {
 }
 
 export function registerGetJsonBody(app: FastifyInstance, bodyLimit: number): void {
-  app.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.method !== 'GET' || !JSON_TYPE.test(String(request.headers['content-type'] ?? ''))) return payload;
+  const read = async (request: FastifyRequest, payload: AsyncIterable<unknown>): Promise<Readable> => {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of payload) {
@@ -32,5 +31,14 @@ export function registerGetJsonBody(app: FastifyInstance, bodyLimit: number): vo
       }
     }
     return Readable.from([]);
+  };
+  // Callback style: every other request passes without a promise.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const type = request.headers['content-type'];
+    if (request.method !== 'GET' || type === undefined || !JSON_TYPE.test(type)) return done(null, payload);
+    read(request, payload).then(
+      (empty) => done(null, empty),
+      (error: Error) => done(error),
+    );
   });
 }

@@ -18,7 +18,7 @@ import { GUEST_PRINCIPAL, type Principal } from '../doctype/principal.ts';
 import { CacheUnavailable } from '../cache/types.ts';
 import { StorageUnavailable, StorageValueError } from '../storage/types.ts';
 import { UnitOfWork } from '../storage/unit-of-work.ts';
-import type { ApiServices } from './api-services.ts';
+import { outsidePipeline, type ApiServices } from './api-services.ts';
 import { apiVersionOf, renderError, serverMessages } from './error-response.ts';
 import type { ServerMessage } from './methods/method-registry.ts';
 import { parseArgs, type Args } from './parse-args.ts';
@@ -54,10 +54,14 @@ declare module 'fastify' {
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const NO_STORE = 'no-store,no-cache,must-revalidate,max-age=0';
 
-function lowerHeaders(headers: FastifyRequest['headers']): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(headers)) out[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  return out;
+/**
+ * The request's headers as `RequestInfo` shows them. Node already lower-cases names and joins
+ * repeated headers with `, `; only `set-cookie` (never meaningful in a request) stays a list.
+ */
+function headersOf(headers: FastifyRequest['headers']): Record<string, string | undefined> {
+  const setCookie = headers['set-cookie'];
+  if (setCookie === undefined) return headers as Record<string, string | undefined>;
+  return { ...headers, 'set-cookie': setCookie.join(', ') } as Record<string, string | undefined>;
 }
 
 /** Errors of Fastify itself (bad JSON, body too large, …) in Frappe's terms. */
@@ -95,23 +99,55 @@ export function toFrappeError(error: unknown): FrappeError | undefined {
   return undefined;
 }
 
+/**
+ * A request as handlers see it. A class, not an object literal: a getter in a literal gets a
+ * hidden class of its own on every request, and everything reading the object afterwards goes
+ * megamorphic — that alone cost a guest `ping` a third of its time (docs/performance.md).
+ */
+class HttpRequestInfo implements RequestInfo {
+  readonly #parseCookies: (header: string) => Record<string, string | undefined>;
+  #cookies: Record<string, string | undefined> | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly headers: Readonly<Record<string, string | undefined>>,
+    readonly ip: string,
+    readonly secure: boolean,
+    parseCookies: (header: string) => Record<string, string | undefined>,
+  ) {
+    this.#parseCookies = parseCookies;
+  }
+
+  /** Parsed when first asked for: token, bearer and guest requests never are. */
+  get cookies(): Readonly<Record<string, string | undefined>> {
+    const header = this.headers.cookie;
+    return (this.#cookies ??= header ? this.#parseCookies(header) : {});
+  }
+}
+
 export function registerApi(app: FastifyInstance, services: ApiServices): void {
   app.decorateRequest('cortado', null as unknown as RequestState);
+  const parseCookieHeader = (header: string) => app.parseCookie(header);
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('Cache-Control', NO_STORE);
+  // Callback style, as every hook on the request path: an async hook costs a promise and a
+  // microtask per request, which a guest `ping` notices (docs/performance.md).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (outsidePipeline(request)) return done();
+    void reply.header('Cache-Control', NO_STORE);
     const uow = new UnitOfWork(services.storage);
-    const headers = lowerHeaders(request.headers);
+    const headers = headersOf(request.headers);
     const socket = request.socket.remoteAddress ?? '';
     const encrypted = Boolean((request.socket as { encrypted?: boolean }).encrypted);
-    const info: RequestInfo = {
-      method: request.method,
-      path: request.url.split('?')[0] ?? '/',
+    const query = request.url.indexOf('?');
+    const info = new HttpRequestInfo(
+      request.method,
+      query === -1 ? request.url : request.url.slice(0, query),
       headers,
-      cookies: { ...((request as unknown as { cookies?: Record<string, string | undefined> }).cookies ?? {}) },
-      ip: services.clientIp(socket, headers['x-forwarded-for']),
-      secure: encrypted || (services.trustedPeer(socket) && headers['x-forwarded-proto'] === 'https'),
-    };
+      services.clientIp(socket, headers['x-forwarded-for']),
+      encrypted || (services.trustedPeer(socket) && headers['x-forwarded-proto'] === 'https'),
+      parseCookieHeader,
+    );
     // Method shorthand, not arrow properties: tsx compiles with esbuild's `keepNames`, which wraps
     // every arrow property in a `defineProperty` call — on every request (docs/performance.md).
     const response: ResponseControl = {
@@ -144,10 +180,12 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       },
     };
     request.cortado = state;
+    done();
   });
 
   app.addHook('preHandler', async (request, reply) => {
     const state = request.cortado;
+    if (!state) return;
     const contentType = String(request.headers['content-type'] ?? '');
     state.args = parseArgs(request.query, request.body, contentType.includes('json'));
     if (services.config.maintenance_mode) {
@@ -186,22 +224,14 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     if (typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS') return runCommand(request, reply, services, state.args.cmd);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const state = request.cortado;
-    if (!state) return;
-    // Safety net: a request that ended without reaching `respond` (aborted, errored) keeps nothing.
-    await state.uow.finish(false);
-    const durationMs = performance.now() - state.started;
-    if (services.siteRateLimiter && state.rateLimit) {
-      await services.siteRateLimiter.record(durationMs, state.rateLimit).catch(() => undefined);
-    }
+  const logApiRequest = (state: RequestState, status: number, durationMs: number): void => {
     if (services.logRequest && state.info.path.startsWith('/api/')) {
       const scheme = state.info.headers.authorization?.split(' ')[0]?.toLowerCase();
       services.logRequest({
         path: state.info.path,
         method: state.info.method,
         user: state.principal.user,
-        status: reply.statusCode,
+        status,
         // A refused request is logged with the method it tried.
         auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
         api_key: state.apiKey ?? attemptedKeyId(state.info.headers.authorization),
@@ -209,13 +239,34 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
         duration_ms: Math.round(durationMs * 1000) / 1000,
       });
     }
+  };
+  const finishRequest = async (state: RequestState, status: number): Promise<void> => {
+    // Safety net: a request that ended without reaching `respond` (aborted, errored) keeps nothing.
+    await state.uow.finish(false);
+    const durationMs = performance.now() - state.started;
+    if (services.siteRateLimiter && state.rateLimit) {
+      await services.siteRateLimiter.record(durationMs, state.rateLimit).catch(() => undefined);
+    }
+    logApiRequest(state, status, durationMs);
     for (const hook of services.requestHooks.after) {
       try {
-        await hook({ request: state.info, user: state.principal.user, status: reply.statusCode });
+        await hook({ request: state.info, user: state.principal.user, status });
       } catch (error) {
         services.logger.error('after_request hook failed', { error: (error as Error).message });
       }
     }
+  };
+  app.addHook('onResponse', (request, reply, done) => {
+    const state = request.cortado;
+    if (!state) return done();
+    // Most requests need nothing awaited here: no open transaction, no site limiter, no hooks.
+    if (state.uow.inTransaction || (services.siteRateLimiter && state.rateLimit) || services.requestHooks.after.length > 0) {
+      finishRequest(state, reply.statusCode).then(() => done(), done);
+      return;
+    }
+    void state.uow.finish(false);
+    logApiRequest(state, reply.statusCode, performance.now() - state.started);
+    done();
   });
 
   app.setErrorHandler(async (error, request, reply) => {

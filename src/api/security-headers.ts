@@ -63,9 +63,10 @@ export function securityHeaders(options: SecurityHeadersOptions): SecurityHeader
   return {
     apply,
     register(app) {
-      app.addHook('onSend', async (request, reply, payload) => {
+      // Callback style: no promise per answer.
+      app.addHook('onSend', (request, reply, payload, done) => {
         apply(request, reply);
-        return payload;
+        done(null, payload);
       });
     },
   };

@@ -169,7 +169,8 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     }
   });
   await app.register(formbody);
-  await app.register(cookie);
+  // No parsing hook: `RequestInfo.cookies` parses the header when first read.
+  await app.register(cookie, { hook: false });
   // First: a preflight is answered before any session, CSRF or rate-limit work.
   registerCors(app, site.config);
   // Before the API's hooks: /healthz and /readyz skip sessions, rate limits and hooks.

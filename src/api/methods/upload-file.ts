@@ -442,13 +442,16 @@ async function writeNewFile(folder: string, wanted: string, content: Buffer, isP
 /** Files written during a request, removed again if the request does not succeed. */
 const writtenByRequest = new WeakMap<RequestInfo, string[]>();
 
-/** Called when a request ends: a failed request's uploads are deleted (the File rows rolled back). */
-export async function settleUploads(request: RequestInfo | undefined, succeeded: boolean): Promise<void> {
-  if (!request) return;
-  const paths = writtenByRequest.get(request);
-  writtenByRequest.delete(request);
-  if (!paths || succeeded) return;
-  await Promise.all(paths.map((path) => rm(path, { force: true }).catch(() => undefined)));
+/**
+ * Called when a request ends: a failed request's uploads are deleted (the File rows rolled
+ * back). Returns a promise only when there is something to delete.
+ */
+export function settleUploads(request: RequestInfo | undefined, succeeded: boolean): Promise<void> | undefined {
+  const paths = request && writtenByRequest.get(request);
+  if (!paths) return undefined;
+  writtenByRequest.delete(request as RequestInfo);
+  if (succeeded) return undefined;
+  return Promise.all(paths.map((path) => rm(path, { force: true }).catch(() => undefined))).then(() => undefined);
 }
 
 // ---------------------------------------------------------------------------------------------

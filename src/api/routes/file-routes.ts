@@ -94,28 +94,32 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, file: Loca
 export async function registerFileRoutes(app: FastifyInstance, options: FileRoutesOptions): Promise<void> {
   const isMultipart = (request: FastifyRequest) => String(request.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/');
 
-  // Refuse an oversized body by its declared length before reading any of it.
-  app.addHook('onRequest', async (request) => {
-    if (!isMultipart(request)) return;
+  // Refuse an oversized body by its declared length before reading any of it. Callback style:
+  // the requests that are not multipart pass without a promise.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isMultipart(request)) return done();
     const length = Number(request.headers['content-length'] ?? 0);
     if (Number.isFinite(length) && length > options.maxFileSize) {
-      throw frappeError('RequestEntityTooLarge', `File size exceeded the maximum allowed size of ${options.maxFileSize} bytes`, {
+      return done(frappeError('RequestEntityTooLarge', `File size exceeded the maximum allowed size of ${options.maxFileSize} bytes`, {
         title: 'File too large',
         status: 413,
-      });
+      }));
     }
     // The multipart parser throws a plain error (a 500) on a form-data type without a usable
     // boundary (RFC 2046: 1 to 70 characters): refused here as the malformed request it is.
     const type = String(request.headers['content-type']);
     if (/^multipart\/form-data/i.test(type) && !MULTIPART_BOUNDARY.test(type)) {
-      throw frappeError('ValidationError', 'Malformed multipart body: a boundary of 1 to 70 characters is required', { status: 400 });
+      return done(frappeError('ValidationError', 'Malformed multipart body: a boundary of 1 to 70 characters is required', { status: 400 }));
     }
+    done();
   });
   await app.register(multipart, multipartOptions(options.maxFileSize));
 
   // Files written by a request that then failed (or whose commit failed) are removed.
-  app.addHook('onResponse', async (request, reply) => {
-    await settleUploads(request.cortado?.info, reply.statusCode < 400);
+  app.addHook('onResponse', (request, reply, done) => {
+    const removing = settleUploads(request.cortado?.info, reply.statusCode < 400);
+    if (!removing) return done();
+    removing.then(() => done(), done);
   });
 
   app.get('/files/*', {

@@ -7,12 +7,12 @@
  *   200 `{"status":"ready","database":"ok","cache":"ok"}`, else 503 with the failed one marked
  *   `unavailable`. While the server drains on SIGTERM, Fastify answers 503 by itself.
  *
- * Both are answered in an `onRequest` hook registered before the API's own: no session,
- * CSRF, rate limit, request hooks or unit of work run for them (a balancer polls often, and a
- * check must not count against the site's limits or fail because of them).
+ * Both are routes outside the API pipeline (`OUTSIDE_PIPELINE`): no session, CSRF, rate
+ * limit, request hooks or unit of work run for them (a balancer polls often, and a check must
+ * not count against the site's limits or fail because of them).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { HealthReport } from '../api-services.ts';
+import { OUTSIDE_PIPELINE, type HealthReport } from '../api-services.ts';
 import { refuseOtherVerbs } from './method-not-allowed.ts';
 
 export const LIVENESS_PATH = '/healthz';
@@ -27,7 +27,7 @@ async function answer(reply: FastifyReply, status: number, body: Record<string, 
   return reply.code(status).header('Cache-Control', 'no-store').type('application/json; charset=utf-8').send(JSON.stringify(body));
 }
 
-/** Registers both endpoints; call it before `registerApi` so its hook runs first. */
+/** Registers both endpoints. */
 export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutesOptions): void {
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     if (request.routeOptions.url === LIVENESS_PATH) return answer(reply, 200, { status: 'ok' });
@@ -38,14 +38,8 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutes
       cache: report.cache,
     });
   };
-  app.addHook('onRequest', async (request, reply) => {
-    const url = request.routeOptions.url;
-    if ((url !== LIVENESS_PATH && url !== READINESS_PATH) || (request.method !== 'GET' && request.method !== 'HEAD')) return;
-    return handle(request, reply);
-  });
-  // The routes exist so the paths are known (HEAD included); the hook above answers first.
-  app.get(LIVENESS_PATH, handle);
-  app.get(READINESS_PATH, handle);
+  app.get(LIVENESS_PATH, { config: OUTSIDE_PIPELINE }, handle);
+  app.get(READINESS_PATH, { config: OUTSIDE_PIPELINE }, handle);
   refuseOtherVerbs(app, LIVENESS_PATH, ['GET']);
   refuseOtherVerbs(app, READINESS_PATH, ['GET']);
 }
