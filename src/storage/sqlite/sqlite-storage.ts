@@ -40,9 +40,38 @@ export const sqliteDialect: Dialect = {
 
 type Statement = Database.Statement<unknown[], unknown>;
 
+/** A row object from a raw row (the values in column order). */
+type RowBuilder = (values: readonly unknown[]) => Row;
+
+/**
+ * Rows are read raw and turned into objects by a function compiled per result shape: every row
+ * of a statement then gets one hidden class from one object literal, where better-sqlite3's own
+ * row objects set one property per column and internalise each column name again on every row
+ * (a third of a 20-column primary-key read; docs/performance.md).
+ */
+function rowBuilder(names: readonly string[]): RowBuilder {
+  // As a literal key, `__proto__` would set the prototype instead of adding a property.
+  if (names.includes('__proto__')) {
+    return (values) => {
+      const row: Row = {};
+      names.forEach((name, i) => Object.defineProperty(row, name, { value: values[i], enumerable: true, writable: true, configurable: true }));
+      return row;
+    };
+  }
+  // The source holds only JSON string literals of the column names and array indexes.
+  return new Function('v', `return {${names.map((name, i) => `${JSON.stringify(name)}: v[${i}]`).join(', ')}};`) as RowBuilder;
+}
+
+interface Prepared {
+  readonly statement: Statement;
+  /** For statements that return rows: the builder of the result shape last seen. */
+  build: RowBuilder | undefined;
+  width: number;
+}
+
 class Connection {
   readonly #db: Database.Database;
-  readonly #statements = new Map<string, Statement>();
+  readonly #statements = new Map<string, Prepared>();
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -52,25 +81,44 @@ class Connection {
     return this.#db;
   }
 
-  prepare(sql: string): Statement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
+  prepare(sql: string): Prepared {
+    let prepared = this.#statements.get(sql);
+    if (!prepared) {
+      const statement = this.#db.prepare(sql);
+      if (statement.reader) statement.raw(true);
+      const names = statement.reader ? columnNames(statement) : [];
+      prepared = { statement, build: statement.reader ? rowBuilder(names) : undefined, width: names.length };
       // Bounded: dynamic list queries produce many shapes; keep the hot ones.
       if (this.#statements.size > 2000) this.#statements.clear();
-      this.#statements.set(sql, statement);
+      this.#statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 
   all<T>(sql: string, params: readonly SqlValue[]): T[] {
-    const statement = this.prepare(sql);
+    const prepared = this.prepare(sql);
     const args = params.map(toSqlite);
-    return (statement.reader ? statement.all(...args) : (statement.run(...args), [])) as T[];
+    if (!prepared.build) {
+      prepared.statement.run(...args);
+      return [];
+    }
+    const values = prepared.statement.all(...args) as unknown[][];
+    const rows = new Array<T>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const row = values[i] as unknown[];
+      // SQLite re-prepares a statement whose table changed (another process migrated it):
+      // a `SELECT *` then returns another set of columns, and the builder follows.
+      if (row.length !== prepared.width) {
+        prepared.build = rowBuilder(columnNames(prepared.statement));
+        prepared.width = row.length;
+      }
+      rows[i] = prepared.build(row) as T;
+    }
+    return rows;
   }
 
   run(sql: string, params: readonly SqlValue[]): RunResult {
-    const statement = this.prepare(sql);
+    const { statement } = this.prepare(sql);
     const args = params.map(toSqlite);
     if (statement.reader) {
       statement.all(...args);
@@ -78,6 +126,10 @@ class Connection {
     }
     return { changes: statement.run(...args).changes };
   }
+}
+
+function columnNames(statement: Statement): string[] {
+  return statement.columns().map((column) => column.name);
 }
 
 function toSqlite(value: SqlValue | boolean): unknown {

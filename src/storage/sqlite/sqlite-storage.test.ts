@@ -1,0 +1,62 @@
+// Row objects of the SQLite adapter, built from raw rows by a function compiled per result shape.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SqliteStorage } from './sqlite-storage.ts';
+
+async function withFile(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cortado-sqlite-rows-'));
+  try {
+    await fn(join(dir, 'site.sqlite3'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a cached SELECT * follows a column another connection added', async () => {
+  await withFile(async (path) => {
+    const serving = new SqliteStorage({ path });
+    const migrating = new SqliteStorage({ path });
+    try {
+      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY, "a" TEXT)');
+      await serving.run('INSERT INTO "t" VALUES (?, ?)', ['one', 'x']);
+      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x' }]);
+      await migrating.run('ALTER TABLE "t" ADD COLUMN "b" TEXT DEFAULT \'y\'');
+      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x', b: 'y' }]);
+    } finally {
+      await migrating.close();
+      await serving.close();
+    }
+  });
+});
+
+test('a column named __proto__ is a property of the row, not its prototype', async () => {
+  await withFile(async (path) => {
+    const storage = new SqliteStorage({ path });
+    try {
+      const [row] = await storage.all<Record<string, unknown>>('SELECT 1 AS "__proto__", 2 AS "b"');
+      assert.ok(row);
+      assert.equal(Object.getPrototypeOf(row), Object.prototype);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(row, '__proto__')?.value, 1);
+      assert.deepEqual(Object.keys(row), ['__proto__', 'b']);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+test('column names are keys, whatever characters they hold, and a repeated name keeps its last value', async () => {
+  await withFile(async (path) => {
+    const storage = new SqliteStorage({ path });
+    try {
+      const names = ['with "quotes"', 'back\\slash', 'line\nbreak', '}; throw 1; ({', 'a'];
+      const sql = `SELECT ${names.map((name, i) => `${i} AS "${name.replace(/"/g, '""')}"`).join(', ')}, 9 AS "a"`;
+      const [row] = await storage.all<Record<string, unknown>>(sql);
+      assert.deepEqual(row, { 'with "quotes"': 0, 'back\\slash': 1, 'line\nbreak': 2, '}; throw 1; ({': 3, a: 9 });
+    } finally {
+      await storage.close();
+    }
+  });
+});
