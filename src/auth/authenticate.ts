@@ -5,7 +5,7 @@
  * restriction of the resolved user (and of a named key) applies whatever the method.
  */
 import { asFrappeError, frappeError } from '../core/errors.ts';
-import { keyedHash } from '../core/crypto.ts';
+import { lookupDigest } from '../core/crypto.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import { GUEST, GUEST_PRINCIPAL, principalFor, type Principal } from '../doctype/principal.ts';
 import type { SystemSettings } from '../doctype/system-settings.ts';
@@ -123,10 +123,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * The credential's cache key: a keyed hash (the site's secret-derived key) of what was
+   * The credential's cache key: a digest keyed with the site's secret-derived key of what was
    * presented, so the cache never holds a secret. Only what the secret proves is cached.
    */
-  const credentialKey = (kind: string, ...parts: string[]) => keyedHash(deps.hashKey, `credential:${kind}\u0000${parts.join('\u0000')}`);
+  const credentialKey = (kind: string, ...parts: string[]) => lookupDigest(deps.hashKey, `credential:${kind}\u0000${parts.join('\u0000')}`);
 
   function checkIp(access: UserAccess, ip: string, settings: SystemSettings, keyRestriction?: string | null): void {
     const rules = options.ipRules;

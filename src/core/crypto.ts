@@ -1,5 +1,5 @@
 /** Small security primitives: random tokens, keyed hashes, constant-time comparison. */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A random URL-safe token carrying `bytes` bytes of entropy (default 32 = 256 bits). */
 export function randomToken(bytes = 32): string {
@@ -17,6 +17,16 @@ export function randomHex(length: number): string {
  */
 export function keyedHash(key: string, secret: string): string {
   return createHmac('sha256', key).update(secret).digest('base64url');
+}
+
+/**
+ * SHA-256 of `key`, a NUL and `value`, for in-memory lookup keys derived from high-entropy
+ * secrets (the credential cache): one-shot `crypto.hash` costs a fifth of an HMAC, which every
+ * token and bearer request would pay (docs/performance.md). Never for stored hashes: those stay
+ * `keyedHash`.
+ */
+export function lookupDigest(key: string, value: string): string {
+  return hash('sha256', `${key}\u0000${value}`, 'base64url');
 }
 
 /**
