@@ -1,10 +1,13 @@
-// Row objects of the SQLite adapter, built from raw rows by a function compiled per result shape.
+// The SQLite adapter's read path: row objects built from raw rows by a function compiled per
+// result shape, and reads sharing one snapshot per turn of the event loop.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteStorage } from './sqlite-storage.ts';
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function withFile(fn: (path: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cortado-sqlite-rows-'));
@@ -24,6 +27,7 @@ test('a cached SELECT * follows a column another connection added', async () => 
       await serving.run('INSERT INTO "t" VALUES (?, ?)', ['one', 'x']);
       assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x' }]);
       await migrating.run('ALTER TABLE "t" ADD COLUMN "b" TEXT DEFAULT \'y\'');
+      await nextTurn();
       assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x', b: 'y' }]);
     } finally {
       await migrating.close();
@@ -57,6 +61,65 @@ test('column names are keys, whatever characters they hold, and a repeated name 
       assert.deepEqual(row, { 'with "quotes"': 0, 'back\\slash': 1, 'line\nbreak': 2, '}; throw 1; ({': 3, a: 9 });
     } finally {
       await storage.close();
+    }
+  });
+});
+
+test('reads see this Storage\'s own commits at once, within the same turn', async () => {
+  await withFile(async (path) => {
+    const storage = new SqliteStorage({ path });
+    try {
+      await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+      assert.deepEqual(await storage.all('SELECT * FROM "t"'), []);
+      await storage.run('INSERT INTO "t" VALUES (?)', ['autocommit']);
+      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
+      const tx = await storage.begin();
+      await tx.run('INSERT INTO "t" VALUES (?)', ['transaction']);
+      // Not yet committed: the read connection does not see it.
+      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
+      await tx.commit();
+      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }, { name: 'transaction' }]);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+test('another connection\'s commit shows from the next turn of the event loop', async () => {
+  await withFile(async (path) => {
+    const serving = new SqliteStorage({ path });
+    const other = new SqliteStorage({ path });
+    try {
+      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+      await nextTurn();
+      assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
+      await other.run('INSERT INTO "t" VALUES (?)', ['elsewhere']);
+      // The same turn reads one snapshot, as if the other commit had come a moment later.
+      assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
+      await nextTurn();
+      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'elsewhere' }]);
+    } finally {
+      await other.close();
+      await serving.close();
+    }
+  });
+});
+
+test('the snapshot of a turn does not hold back another connection\'s checkpoint afterwards', async () => {
+  await withFile(async (path) => {
+    const serving = new SqliteStorage({ path });
+    const other = new SqliteStorage({ path });
+    try {
+      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+      await nextTurn();
+      await serving.all('SELECT * FROM "t"');
+      for (let i = 0; i < 50; i++) await other.run('INSERT INTO "t" VALUES (?)', [`row ${i}`]);
+      await nextTurn();
+      const [result] = await other.all<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
+      assert.equal(result?.busy, 0);
+    } finally {
+      await other.close();
+      await serving.close();
     }
   });
 });

@@ -252,8 +252,29 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  /**
+   * Reads on the read connection share one read transaction per turn of the event loop: each
+   * transaction costs SQLite two file-lock system calls (and an fstat), which were a third of a
+   * primary-key read (docs/performance.md). The snapshot ends when the turn does, and at once
+   * whenever this Storage commits, so a read never misses a write this process made before it;
+   * another process's commit shows from the next turn on, as if it had come a moment later.
+   */
+  #snapshotOpen = false;
+  readonly #endSnapshot = (): void => {
+    if (!this.#snapshotOpen) return;
+    this.#snapshotOpen = false;
+    if (this.#reader.db.open && this.#reader.db.inTransaction) this.#reader.db.exec('COMMIT');
+  };
+
   async #read<T>(fn: (connection: Connection) => T): Promise<T> {
-    if (!this.#memory) return attempt(() => fn(this.#reader));
+    if (!this.#memory) {
+      if (!this.#snapshotOpen) {
+        this.#reader.db.exec('BEGIN');
+        this.#snapshotOpen = true;
+        setImmediate(this.#endSnapshot);
+      }
+      return attempt(() => fn(this.#reader));
+    }
     const release = await this.#acquire();
     try {
       return await attempt(() => fn(this.#reader));
@@ -282,6 +303,7 @@ export class SqliteStorage implements Storage {
       return await attempt(() => fn(this.#writer));
     } finally {
       release();
+      this.#endSnapshot();
     }
   }
 
@@ -293,7 +315,10 @@ export class SqliteStorage implements Storage {
       release();
       throw mapError(error);
     }
-    return new SqliteTransaction(this.#writer, release);
+    return new SqliteTransaction(this.#writer, () => {
+      release();
+      this.#endSnapshot();
+    });
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -398,6 +423,7 @@ export class SqliteStorage implements Storage {
     // Wait for any open transaction to end before closing, however long it takes.
     const release = await this.#lock.acquire();
     try {
+      this.#endSnapshot();
       if (this.#reader !== this.#writer) this.#reader.db.close();
       this.#writer.db.pragma('optimize');
       this.#writer.db.close();
@@ -415,7 +441,16 @@ function columnDefinition(column: ColumnSpec): string {
   return sql;
 }
 
+const readOnly = new Map<string, boolean>();
+
 /** Plain SELECTs may use the read connection; anything else (WITH … INSERT too) goes to the writer. */
 function isReadOnly(sql: string): boolean {
-  return /^\s*SELECT\b/i.test(sql) && !/\bRETURNING\b/i.test(sql);
+  let answer = readOnly.get(sql);
+  if (answer === undefined) {
+    answer = /^\s*SELECT\b/i.test(sql) && !/\bRETURNING\b/i.test(sql);
+    // Bounded like the statement caches: dynamic list queries produce many shapes.
+    if (readOnly.size > 2000) readOnly.clear();
+    readOnly.set(sql, answer);
+  }
+  return answer;
 }
