@@ -230,3 +230,26 @@ describe('principalFor', () => {
     assert.ok(!b.roles.has('Desk User'));
   });
 });
+
+describe('permission answers are evaluated once per metadata and principal', () => {
+  it('the same principal gets the same answer objects; another principal of the same user is judged by its own roles', () => {
+    const before = user([]);
+    assert.equal(doctypeAccess(loan, 'read', before), doctypeAccess(loan, 'read', before));
+    assert.equal(readableFieldnames(loan, before), readableFieldnames(loan, before));
+    assert.equal(permittedLevels(loan, 'read', before), permittedLevels(loan, 'read', before));
+    assert.equal(hasDoctypePermission(loan, 'read', before), false);
+    // The user gains a role: a new principal, as the credential cache and sessions make one.
+    const after = user(['Librarian']);
+    assert.equal(hasDoctypePermission(loan, 'read', after), true);
+    assert.deepEqual([...permittedLevels(loan, 'read', after)].sort(), [0, 1]);
+    assert.equal(hasDoctypePermission(loan, 'read', before), false);
+  });
+
+  it('new metadata for the DocType is judged by its own rules', () => {
+    const reader = user(['Librarian']);
+    assert.equal(hasDoctypePermission(loan, 'delete', reader), true);
+    const stricter = meta([{ role: 'Librarian', read: 1 }]);
+    assert.equal(hasDoctypePermission(stricter, 'delete', reader), false);
+    assert.equal(hasDoctypePermission(loan, 'delete', reader), true);
+  });
+});

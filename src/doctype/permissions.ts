@@ -15,10 +15,37 @@ export interface DoctypeAccess {
   readonly ownOnly: boolean;
 }
 
-const NONE: DoctypeAccess = { all: false, ownOnly: false };
+const NONE: DoctypeAccess = Object.freeze({ all: false, ownOnly: false });
+const EVERYTHING: DoctypeAccess = Object.freeze({ all: true, ownOnly: false });
+
+/**
+ * Results per (meta, principal, question). Both keys are immutable — a DocType's metadata is
+ * built once, a principal once per user and cached credential or session — so each rule is
+ * evaluated once per pair instead of on every request; new metadata or a user's new roles come
+ * as new objects, and the entries of the old ones go with them (weak keys).
+ */
+function memoised<T>(compute: (meta: DocTypeMeta, question: string, principal: Principal) => T) {
+  const byMeta = new WeakMap<DocTypeMeta, WeakMap<Principal, Map<string, T>>>();
+  return (meta: DocTypeMeta, question: string, principal: Principal): T => {
+    let byPrincipal = byMeta.get(meta);
+    if (!byPrincipal) byMeta.set(meta, (byPrincipal = new WeakMap()));
+    let answers = byPrincipal.get(principal);
+    if (!answers) byPrincipal.set(principal, (answers = new Map()));
+    if (answers.has(question)) return answers.get(question) as T;
+    const answer = compute(meta, question, principal);
+    answers.set(question, answer);
+    return answer;
+  };
+}
+
+const memoisedAccess = memoised((meta, ptype, principal) => computeDoctypeAccess(meta, ptype as PermissionType, principal));
 
 export function doctypeAccess(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): DoctypeAccess {
-  if (isAdministrator(principal)) return { all: true, ownOnly: false };
+  return memoisedAccess(meta, ptype, principal);
+}
+
+function computeDoctypeAccess(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): DoctypeAccess {
+  if (isAdministrator(principal)) return EVERYTHING;
   if ((ptype === 'submit' || ptype === 'cancel' || ptype === 'amend') && !meta.is_submittable) return NONE;
   let all = false;
   let own = false;
@@ -30,7 +57,7 @@ export function doctypeAccess(meta: DocTypeMeta, ptype: PermissionType, principa
     if (perm.if_owner) own = true;
     else all = true;
   }
-  return { all, ownOnly: !all && own };
+  return Object.freeze({ all, ownOnly: !all && own });
 }
 
 export function hasDoctypePermission(meta: DocTypeMeta, ptype: PermissionType, principal: Principal): boolean {
@@ -75,6 +102,12 @@ export function assertDocPermission(
  * grant; higher levels need a row at that level for one of the user's roles.
  */
 export function permittedLevels(meta: DocTypeMeta, ptype: 'read' | 'write', principal: Principal): ReadonlySet<number> {
+  return memoisedLevels(meta, ptype, principal);
+}
+
+const memoisedLevels = memoised((meta, ptype, principal) => computePermittedLevels(meta, ptype as 'read' | 'write', principal));
+
+function computePermittedLevels(meta: DocTypeMeta, ptype: 'read' | 'write', principal: Principal): ReadonlySet<number> {
   const levels = new Set<number>();
   if (isAdministrator(principal)) {
     for (const field of meta.fields) levels.add(field.permlevel);
@@ -94,11 +127,24 @@ export function permittedLevels(meta: DocTypeMeta, ptype: 'read' | 'write', prin
  * judged at the parent's DocPerm levels.
  */
 export function childPermissionMeta(child: DocTypeMeta, parent: DocTypeMeta): DocTypeMeta {
-  return { ...child, permissions: parent.permissions };
+  // One object per pair, so the memoised answers above apply to child rows too.
+  let byParent = childViews.get(child);
+  if (!byParent) childViews.set(child, (byParent = new WeakMap()));
+  let view = byParent.get(parent);
+  if (!view) byParent.set(parent, (view = { ...child, permissions: parent.permissions }));
+  return view;
 }
+
+const childViews = new WeakMap<DocTypeMeta, WeakMap<DocTypeMeta, DocTypeMeta>>();
 
 /** Field names the user may read (standard columns always), or undefined for "all". */
 export function readableFieldnames(meta: DocTypeMeta, principal: Principal): ReadonlySet<string> | undefined {
+  return memoisedReadable(meta, '', principal);
+}
+
+const memoisedReadable = memoised((meta, _question, principal) => computeReadableFieldnames(meta, principal));
+
+function computeReadableFieldnames(meta: DocTypeMeta, principal: Principal): ReadonlySet<string> | undefined {
   const levels = permittedLevels(meta, 'read', principal);
   if (meta.fields.every((f) => levels.has(f.permlevel))) return undefined;
   return new Set([

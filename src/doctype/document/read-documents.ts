@@ -66,10 +66,20 @@ function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'r
   }
 }
 
+/**
+ * The primary-key read of each DocType, built once: the same string every time lets the
+ * statement caches below find it by a hash V8 has already computed.
+ */
+const rowByName = new WeakMap<DocTypeMeta, string>();
+
 export async function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
   if (!isStorableName(name)) return undefined;
-  const q = ctx.db.dialect.quote;
-  return ctx.db.get(`SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?`, [String(name)]);
+  let sql = rowByName.get(meta);
+  if (sql === undefined) {
+    const q = ctx.db.dialect.quote;
+    rowByName.set(meta, (sql = `SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?`));
+  }
+  return ctx.db.get(sql, [String(name)]);
 }
 
 export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: DocumentContext): Promise<Record<string, Doc[]>> {
@@ -97,7 +107,7 @@ export async function getDoc(doctype: string, name: unknown, ctx: DocumentContex
   if (!row) notFound(doctype, name);
   if (!ctx.ignorePermissions) assertDocPermission(meta, 'read', row, ctx.principal);
   const doc = rowToDoc(meta, row);
-  Object.assign(doc, await loadChildren(meta, String(row.name), ctx));
+  if (meta.tableFields.length > 0) Object.assign(doc, await loadChildren(meta, String(row.name), ctx));
   doc.doctype = meta.name;
   return stripUnreadable(meta, doc, ctx);
 }
