@@ -115,6 +115,18 @@ forEachDatabase('DocType engine', (dbKind) => {
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(listed[key], value, `list: ${key}`);
   });
 
+  test('list rows: columns in field order, an alias `__proto__` is a column, and as_dict=false gives the same values', async () => {
+    const inserted = await admin((db) => db.insert({ doctype: 'Article', article_name: 'Aliased' }));
+    const args = { fields: ['article_name', 'name as __proto__', 'article_name as t2'], filters: { article_name: 'Aliased' } };
+    const [row] = (await admin((db) => db.getList('Article', args))) as Record<string, unknown>[];
+    assert.ok(row);
+    assert.equal(Object.getPrototypeOf(row), Object.prototype);
+    assert.deepEqual(Object.keys(row), ['article_name', '__proto__', 't2']);
+    assert.equal(Object.getOwnPropertyDescriptor(row, '__proto__')?.value, inserted.name);
+    const [values] = (await admin((db) => db.getList('Article', { ...args, as_dict: false }))) as unknown[][];
+    assert.deepEqual(values, ['Aliased', inserted.name, 'Aliased']);
+  });
+
   test('Password values never reach the DocType table; __Auth holds them encrypted', async () => {
     const row = await site.storage.get<{ vendor_password: string }>('SELECT "vendor_password" FROM "tabArticle" WHERE "name" = ?', ['Round Trip']);
     assert.match(String(row?.vendor_password), /^\*+$/);

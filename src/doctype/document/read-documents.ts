@@ -249,12 +249,28 @@ export async function getList(doctype: string, args: ListArgs, ctx: DocumentCont
     },
   );
   const raw = await ctx.db.all(built.sql, built.params);
-  const values = raw.map((row) => {
-    const converted = rowToDoc(meta, row);
-    return built.keys.map((key) => converted[key] ?? null);
-  });
-  const rows = values.map((row) => Object.fromEntries(built.columns.map((column, i) => [column, row[i]])));
-  return { rows, values, columns: built.columns };
+  const { keys, columns } = built;
+  // One pass per row, properties added in column order: every row of the page shares one
+  // hidden class (Object.fromEntries over pairs built per row cost a list page more than its
+  // SQL; docs/performance.md).
+  const values: unknown[][] = new Array(raw.length);
+  const rows: Doc[] = new Array(raw.length);
+  for (let r = 0; r < raw.length; r++) {
+    const converted = rowToDoc(meta, raw[r] as Row);
+    const rowValues = new Array<unknown>(keys.length);
+    const row: Doc = {};
+    for (let i = 0; i < keys.length; i++) {
+      const value = converted[keys[i] as string] ?? null;
+      rowValues[i] = value;
+      const column = columns[i] as string;
+      // An alias `__proto__` is a column like any other, not the row's prototype.
+      if (column === '__proto__') Object.defineProperty(row, column, { value, enumerable: true, writable: true, configurable: true });
+      else row[column] = value;
+    }
+    values[r] = rowValues;
+    rows[r] = row;
+  }
+  return { rows, values, columns };
 }
 
 export async function getCount(doctype: string, args: Pick<ListArgs, 'filters' | 'or_filters' | 'parent'>, ctx: DocumentContext): Promise<number> {
