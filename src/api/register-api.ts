@@ -126,9 +126,71 @@ class HttpRequestInfo implements RequestInfo {
   }
 }
 
+type CookieSerializer = (name: string, value: string, options: CookieOptions & { sameSite: 'lax' | 'strict' | 'none' }) => string;
+
+/**
+ * The response's cookies and headers. Cookies are serialised when set and the Set-Cookie header
+ * rewritten: one per name and path, the last set wins, in the order first set (what
+ * @fastify/cookie's reply.setCookie does, without its per-reply parse, map and send hook).
+ */
+class ReplyControl implements ResponseControl {
+  readonly #reply: FastifyReply;
+  readonly #serialize: CookieSerializer;
+  #cookies: Map<string, string> | undefined;
+
+  constructor(reply: FastifyReply, serialize: CookieSerializer) {
+    this.#reply = reply;
+    this.#serialize = serialize;
+  }
+
+  setCookie(name: string, value: string, options: CookieOptions = {}): void {
+    this.#cookies ??= new Map();
+    this.#cookies.set(`${name};${options.path ?? '/'}`, this.#serialize(name, value, { sameSite: 'lax', ...options }));
+    this.#reply.removeHeader('set-cookie');
+    void this.#reply.header('set-cookie', [...this.#cookies.values()]);
+  }
+
+  setHeader(name: string, value: string): void {
+    void this.#reply.header(name, value);
+  }
+}
+
+/**
+ * One request's state. A class, so the per-request object is one allocation with methods on
+ * the prototype rather than a literal with four fresh closures (docs/performance.md).
+ */
+class PipelineState implements RequestState {
+  readonly started = performance.now();
+  args: Args = {};
+  principal: Principal = GUEST_PRINCIPAL;
+  authMethod: AuthMethod = 'guest';
+  apiKey: string | undefined = undefined;
+  auth: AuthResult | undefined = undefined;
+  rateLimit: RateLimitState | undefined = undefined;
+  readonly messages: ServerMessage[] = [];
+  #documents: DocumentContext | undefined;
+  #db: DbApi | undefined;
+
+  constructor(
+    readonly info: RequestInfo,
+    readonly uow: UnitOfWork,
+    readonly response: ResponseControl,
+    private readonly services: ApiServices,
+  ) {}
+
+  documents(): DocumentContext {
+    return (this.#documents ??= this.services.documentContext(this.principal, this.uow, this.auth?.scopes));
+  }
+
+  db(): DbApi {
+    return (this.#db ??= createDbApi(this.documents()));
+  }
+}
+
 export function registerApi(app: FastifyInstance, services: ApiServices): void {
   app.decorateRequest('cortado', null as unknown as RequestState);
   const parseCookieHeader = (header: string) => app.parseCookie(header);
+  const serializeCookie: CookieSerializer = (name, value, options) => app.serializeCookie(name, value, options);
 
   // Callback style, as every hook on the request path: an async hook costs a promise and a
   // microtask per request, which a guest `ping` notices (docs/performance.md).
@@ -148,38 +210,7 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       encrypted || (services.trustedPeer(socket) && headers['x-forwarded-proto'] === 'https'),
       parseCookieHeader,
     );
-    // Method shorthand, not arrow properties: tsx compiles with esbuild's `keepNames`, which wraps
-    // every arrow property in a `defineProperty` call — on every request (docs/performance.md).
-    const response: ResponseControl = {
-      setCookie(name: string, value: string, options: CookieOptions = {}) {
-        void reply.setCookie(name, value, options);
-      },
-      setHeader(name: string, value: string) {
-        void reply.header(name, value);
-      },
-    };
-    let documents: DocumentContext | undefined;
-    let db: DbApi | undefined;
-    const state: RequestState = {
-      info,
-      uow,
-      response,
-      started: performance.now(),
-      args: {},
-      principal: GUEST_PRINCIPAL,
-      authMethod: 'guest',
-      apiKey: undefined,
-      auth: undefined,
-      rateLimit: undefined,
-      messages: [],
-      documents() {
-        return (documents ??= services.documentContext(state.principal, uow, state.auth?.scopes));
-      },
-      db() {
-        return (db ??= createDbApi(state.documents()));
-      },
-    };
-    request.cortado = state;
+    request.cortado = new PipelineState(info, uow, new ReplyControl(reply, serializeCookie), services);
     done();
   });
 
