@@ -120,7 +120,8 @@ async function startCortado(name: string, bench: BenchSite, pinning: Pinning, pr
 
 function describeRun(m: Measurement): string {
   const failed = m.non2xx + m.errors + m.timeouts;
-  return `${m.rps.toFixed(0).padStart(6)} req/s p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms${failed ? ` FAILED ${failed} (${JSON.stringify(m.statusCodes)})` : ''}`;
+  const cpu = m.cpuUsPerRequest === undefined ? '' : ` cpu ${m.cpuUsPerRequest.toFixed(1)} µs/req`;
+  return `${m.rps.toFixed(0).padStart(6)} req/s p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms${cpu}${failed ? ` FAILED ${failed} (${JSON.stringify(m.statusCodes)})` : ''}`;
 }
 
 async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
@@ -177,6 +178,11 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     if (!handle) throw new Error(`no ${kind} server`);
     return handle.url;
   };
+  const serverOf = (kind: ServerKind): ServerProcess => {
+    const server = kind === 'pg' ? cortadoPg : kind === 'pg2' ? cortadoPg2 : cortado;
+    if (!server) throw new Error(`no ${kind} server`);
+    return server;
+  };
 
   // The bare server answers with exactly the body of the measured document read.
   const read = await fetchOnce(sqlite.url, { method: 'GET', path: `/api/resource/ToDo/${encodeURIComponent(sqliteBench.docName)}`, headers: { authorization: `token ${sqliteBench.adminKeys.api_key}:${sqliteBench.adminKeys.api_secret}` } });
@@ -204,11 +210,13 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
 
   const bareRequest: RequestSpec = { method: 'GET', path: `/api/resource/ToDo/${encodeURIComponent(sqliteBench.docName)}` };
   const runs = new Map<string, RunRecord[]>(selected.map((s) => [s.id, []]));
-  const measure = async (baseUrl: string, request: RequestSpec, connections: number, storm?: ReturnType<NonNullable<Scenario['storm']>>) => {
+  const measure = async (server: ServerProcess, request: RequestSpec, connections: number, storm?: ReturnType<NonNullable<Scenario['storm']>>) => {
+    const baseUrl = server.url;
     if (options.warmup > 0) await runLoad({ baseUrl, request, connections, duration: options.warmup });
     // With a storm: the same read alone first, so its p99 with and without are measured side by side.
     const alone = storm ? await runLoad({ baseUrl, request, connections, duration: options.duration }) : undefined;
-    const main = runLoad({ baseUrl, request, connections, duration: options.duration });
+    // The storm's logins are CPU of the same server: its CPU per request is not the read's alone.
+    const main = runLoad({ baseUrl, request, connections, duration: options.duration, ...(storm ? {} : { cpuSeconds: server.cpuSeconds }) });
     const side = storm ? runLoad({ baseUrl, request: storm.request, connections: storm.connections, duration: options.duration, overallRate: storm.rate }) : undefined;
     return { measured: await main, storm: side ? await side : undefined, alone };
   };
@@ -216,13 +224,13 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   let loadWindow: { from: number; to: number } | undefined;
   for (let round = 1; round <= options.rounds; round++) {
     for (const scenario of selected) {
-      const baseline = await measure(bare.url, bareRequest, options.connections);
-      const url = urlOf(scenario.server);
+      const baseline = await measure(bare, bareRequest, options.connections);
+      const server = serverOf(scenario.server);
       await scenario.prepare?.(ctx);
       let result;
       const from = Date.now();
       try {
-        result = await measure(url, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
+        result = await measure(server, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
       } finally {
         await scenario.finish?.(ctx);
       }
@@ -268,8 +276,8 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     const scaleRuns = new Map<string, RunRecord[]>(scaleScenarios.map((s) => [s.id, []]));
     for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of scaleScenarios) {
-        const baseline = await measure(bare.url, bareRequest, options.connections);
-        const result = await measure(ctx.sqlite.url, scenario.request(ctx), scenario.connections ?? options.connections);
+        const baseline = await measure(bare, bareRequest, options.connections);
+        const result = await measure(scaled, scenario.request(ctx), scenario.connections ?? options.connections);
         assertNotInterrupted();
         const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps };
         scaleRuns.get(scenario.id)?.push(record);

@@ -16,6 +16,8 @@ export interface LoadOptions {
   duration: number;
   /** Requests per second over all connections (a fixed-rate load); unlimited when absent. */
   overallRate?: number;
+  /** The server's CPU seconds so far: with it, the run reports CPU time per request. */
+  cpuSeconds?: () => number | undefined;
 }
 
 export interface Measurement {
@@ -31,6 +33,12 @@ export interface Measurement {
   /** Status codes seen, with counts (to explain failures). */
   statusCodes: Record<string, number>;
   seconds: number;
+  /**
+   * The server's CPU time (user + system) per answered request, in µs: what the request cost
+   * the server, unlike requests/s not swayed by how busy the load generator or the machine's
+   * other tenants are.
+   */
+  cpuUsPerRequest?: number;
 }
 
 function measurement(result: AutocannonResult): Measurement {
@@ -65,8 +73,12 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
     ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
   });
   const watchdog = setTimeout(() => instance.stop(), (options.duration + 30) * 1000);
+  const cpuBefore = options.cpuSeconds?.();
   try {
-    return measurement(await instance);
+    const result = measurement(await instance);
+    const cpuAfter = options.cpuSeconds?.();
+    if (cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0) result.cpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / result.requests;
+    return result;
   } finally {
     clearTimeout(watchdog);
   }

@@ -134,6 +134,8 @@ export interface ServerProcess {
   output(): string;
   /** Highest resident set size seen (sampled twice a second, and the kernel's high-water mark). */
   peakRssBytes(): number;
+  /** CPU time (user + system, seconds) used so far by the process and its children (workers); undefined without /proc. */
+  cpuSeconds(): number | undefined;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -146,6 +148,40 @@ function readRss(pid: number): { rss: number; hwm: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat times. */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const answer = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const parsed = Number(answer.stdout?.trim());
+    clockTicks = answer.status === 0 && parsed > 0 ? parsed : 100;
+  }
+  return clockTicks;
+}
+
+/** User + system CPU seconds of `pid` and, recursively, of its live children. */
+function readCpuSeconds(pid: number, depth = 0): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which may hold spaces), from the 3rd on: utime is the 14th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  let seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  if (depth < 3) {
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) seconds += readCpuSeconds(Number(child), depth + 1) ?? 0;
+    } catch {
+      // No children file (older kernels): the process's own time only.
+    }
+  }
+  return seconds;
 }
 
 export interface StartServerOptions {
@@ -189,6 +225,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     child.stdin?.destroy();
   };
   onCleanup(`server ${options.name}`, () => stop());
+  const cpuSeconds = () => (child.pid && !exited ? readCpuSeconds(child.pid) : undefined);
 
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
@@ -204,5 +241,5 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { name: options.name, url, child, spawnedAt, output: () => output, peakRssBytes: () => peak, stop };
+  return { name: options.name, url, child, spawnedAt, output: () => output, peakRssBytes: () => peak, cpuSeconds, stop };
 }

@@ -25,6 +25,10 @@ export interface ScenarioReport {
   p99: number;
   /** Median of the per-round ratios to bare node:http. */
   ratio: number;
+  /** Median server CPU µs per request (undefined when not measured, as beside a storm). */
+  cpuUs?: number;
+  /** Median of the per-round CPU ratios: bare's CPU per request ÷ cortado's. */
+  cpuRatio?: number;
   targetRatio?: number;
   /** Requests that failed or answered non-2xx, over all rounds (should be 0). */
   failures: number;
@@ -49,6 +53,12 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+function cpuFigures(runs: RunRecord[]): { cpuUs?: number; cpuRatio?: number } {
+  const paired = runs.flatMap((r) => (r.measured.cpuUsPerRequest && r.bare.cpuUsPerRequest ? [{ cortado: r.measured.cpuUsPerRequest, bare: r.bare.cpuUsPerRequest }] : []));
+  if (paired.length === 0) return {};
+  return { cpuUs: median(paired.map((p) => p.cortado)), cpuRatio: median(paired.map((p) => p.bare / p.cortado)) };
+}
+
 export function summariseScenario(scenario: Scenario, runs: RunRecord[], loginRate: number): ScenarioReport {
   const statusCodes: Record<string, number> = {};
   for (const run of runs) for (const [code, count] of Object.entries(run.measured.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
@@ -61,6 +71,7 @@ export function summariseScenario(scenario: Scenario, runs: RunRecord[], loginRa
     p50: median(runs.map((r) => r.measured.p50)),
     p99: median(runs.map((r) => r.measured.p99)),
     ratio: median(runs.map((r) => r.ratio)),
+    ...cpuFigures(runs),
     targetRatio: scenario.targetRatio,
     failures,
     statusCodes,
@@ -81,9 +92,24 @@ export function summariseScenario(scenario: Scenario, runs: RunRecord[], loginRa
   return report;
 }
 
-export function bareSummary(reports: ScenarioReport[]): { rps: number; p50: number; p99: number; runs: number } {
+export interface BareSummary {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUs?: number;
+  runs: number;
+}
+
+export function bareSummary(reports: ScenarioReport[]): BareSummary {
   const bare = reports.flatMap((r) => r.runs.map((run) => run.bare));
-  return { rps: median(bare.map((m) => m.rps)), p50: median(bare.map((m) => m.p50)), p99: median(bare.map((m) => m.p99)), runs: bare.length };
+  const cpu = bare.flatMap((m) => (m.cpuUsPerRequest ? [m.cpuUsPerRequest] : []));
+  return {
+    rps: median(bare.map((m) => m.rps)),
+    p50: median(bare.map((m) => m.p50)),
+    p99: median(bare.map((m) => m.p99)),
+    ...(cpu.length > 0 ? { cpuUs: median(cpu) } : {}),
+    runs: bare.length,
+  };
 }
 
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -205,23 +231,28 @@ function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
-export function formatTable(reports: ScenarioReport[], bare: { rps: number; p50: number; p99: number }): string {
-  const rows: string[][] = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', 'failed']];
-  rows.push(['bare node:http (same JSON body)', fixed(bare.rps, 0), fixed(bare.p50, 1), fixed(bare.p99, 1), '1.000', '', '']);
+const cpuCell = (n: number | undefined, digits: number) => (n === undefined ? '' : fixed(n, digits));
+
+export function formatTable(reports: ScenarioReport[], bare: BareSummary): string {
+  const rows: string[][] = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'cpu µs', 'cpu ratio', 'target', 'failed']];
+  rows.push(['bare node:http (same JSON body)', fixed(bare.rps, 0), fixed(bare.p50, 1), fixed(bare.p99, 1), '1.000', cpuCell(bare.cpuUs, 1), bare.cpuUs === undefined ? '' : '1.000', '', '']);
   for (const r of reports) {
     const target = r.targetRatio === undefined ? '' : `≥ ${r.targetRatio.toFixed(2)} ${r.failures === 0 && r.ratio >= r.targetRatio ? 'met' : 'NOT met'}`;
-    rows.push([`${r.id}: ${r.title}`, fixed(r.rps, 0), fixed(r.p50, 1), fixed(r.p99, 1), fixed(r.ratio, 3), target, String(r.failures)]);
+    rows.push([`${r.id}: ${r.title}`, fixed(r.rps, 0), fixed(r.p50, 1), fixed(r.p99, 1), fixed(r.ratio, 3), cpuCell(r.cpuUs, 1), cpuCell(r.cpuRatio, 3), target, String(r.failures)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  return rows.map((row, index) => row.map((cell, i) => pad(cell, widths[i]!, i > 0 && i < 5 && index > 0)).join('  ').trimEnd()).join('\n');
+  return rows.map((row, index) => row.map((cell, i) => pad(cell, widths[i]!, i > 0 && i < 7 && index > 0)).join('  ').trimEnd()).join('\n');
 }
 
-export function formatMarkdownTable(reports: ScenarioReport[], bare: { rps: number; p50: number; p99: number }): string {
-  const lines = ['| scenario | req/s (median) | p50 ms | p99 ms | ratio to bare | target |', '| --- | ---: | ---: | ---: | ---: | --- |'];
-  lines.push(`| bare node:http (same JSON body) | ${fixed(bare.rps, 0)} | ${fixed(bare.p50, 1)} | ${fixed(bare.p99, 1)} | 1.000 | |`);
+export function formatMarkdownTable(reports: ScenarioReport[], bare: BareSummary): string {
+  const lines = [
+    '| scenario | req/s (median) | p50 ms | p99 ms | ratio to bare | server CPU µs/request | CPU ratio | target |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  lines.push(`| bare node:http (same JSON body) | ${fixed(bare.rps, 0)} | ${fixed(bare.p50, 1)} | ${fixed(bare.p99, 1)} | 1.000 | ${cpuCell(bare.cpuUs, 1)} | ${bare.cpuUs === undefined ? '' : '1.000'} | |`);
   for (const r of reports) {
     const target = r.targetRatio === undefined ? '' : `≥ ${r.targetRatio.toFixed(2)}: ${r.failures === 0 && r.ratio >= r.targetRatio ? 'met' : '**not met**'}`;
-    lines.push(`| \`${r.id}\` ${r.title} | ${fixed(r.rps, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ${fixed(r.ratio, 3)} | ${target} |`);
+    lines.push(`| \`${r.id}\` ${r.title} | ${fixed(r.rps, 0)} | ${fixed(r.p50, 1)} | ${fixed(r.p99, 1)} | ${fixed(r.ratio, 3)} | ${cpuCell(r.cpuUs, 1)} | ${cpuCell(r.cpuRatio, 3)} | ${target} |`);
   }
   return lines.join('\n');
 }

@@ -16,11 +16,12 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCENARIOS = ['ping', 'user-token', 'create', 'login-storm'];
+const HAS_PROC = existsSync('/proc/self/stat');
 
 interface Report {
   meta: { node: string; cortado: string; options: { rounds: number; duration: number } };
-  bare: { rps: number; runs: number };
-  scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
+  bare: { rps: number; runs: number; cpuUs?: number };
+  scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
   scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[] };
   targets: { target: string; measured: string; met?: boolean }[];
   skipped: { id: string; reason: string }[];
@@ -63,7 +64,14 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
       assert.ok(Number.isFinite(scenario.p50) && Number.isFinite(scenario.p99), `${scenario.id}: latencies`);
       assert.equal(scenario.failures, 0, `${scenario.id}: every request answered 2xx`);
       assert.equal(scenario.runs.length, 1);
+      // Server CPU per request, from /proc; not beside a storm, whose logins share the server.
+      if (HAS_PROC && scenario.id !== 'login-storm') {
+        assert.ok(scenario.cpuUs !== undefined && scenario.cpuUs > 0, `${scenario.id}: server CPU per request`);
+        assert.ok(scenario.cpuRatio !== undefined && scenario.cpuRatio > 0, `${scenario.id}: a CPU ratio to bare`);
+      }
     }
+    if (HAS_PROC) assert.ok(report.bare.cpuUs !== undefined && report.bare.cpuUs > 0, 'bare node:http CPU per request');
+    assert.equal(report.scenarios.find((s) => s.id === 'login-storm')?.cpuUs, undefined);
     assert.ok(report.scenarios.find((s) => s.id === 'login-storm')?.storm, 'the login storm reports its logins');
 
     // Every target of the issue is reported, as met / not met or as not measured.
