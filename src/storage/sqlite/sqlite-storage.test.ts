@@ -9,117 +9,84 @@ import { SqliteStorage } from './sqlite-storage.ts';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function withFile(fn: (path: string) => Promise<void>): Promise<void> {
+/** Runs `fn` with `count` Storages on one temporary database file, then closes and removes them. */
+async function withStorages(count: number, fn: (...storages: SqliteStorage[]) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cortado-sqlite-rows-'));
+  const storages = Array.from({ length: count }, () => new SqliteStorage({ path: join(dir, 'site.sqlite3') }));
   try {
-    await fn(join(dir, 'site.sqlite3'));
+    await fn(...storages);
   } finally {
+    for (const storage of storages.reverse()) await storage.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 test('a cached SELECT * follows a column another connection added', async () => {
-  await withFile(async (path) => {
-    const serving = new SqliteStorage({ path });
-    const migrating = new SqliteStorage({ path });
-    try {
-      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY, "a" TEXT)');
-      await serving.run('INSERT INTO "t" VALUES (?, ?)', ['one', 'x']);
-      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x' }]);
-      await migrating.run('ALTER TABLE "t" ADD COLUMN "b" TEXT DEFAULT \'y\'');
-      await nextTurn();
-      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x', b: 'y' }]);
-    } finally {
-      await migrating.close();
-      await serving.close();
-    }
+  await withStorages(2, async (serving, migrating) => {
+    await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY, "a" TEXT)');
+    await serving.run('INSERT INTO "t" VALUES (?, ?)', ['one', 'x']);
+    assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x' }]);
+    await migrating.run('ALTER TABLE "t" ADD COLUMN "b" TEXT DEFAULT \'y\'');
+    await nextTurn();
+    assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'one', a: 'x', b: 'y' }]);
   });
 });
 
 test('a column named __proto__ is a property of the row, not its prototype', async () => {
-  await withFile(async (path) => {
-    const storage = new SqliteStorage({ path });
-    try {
-      const [row] = await storage.all<Record<string, unknown>>('SELECT 1 AS "__proto__", 2 AS "b"');
-      assert.ok(row);
-      assert.equal(Object.getPrototypeOf(row), Object.prototype);
-      assert.deepEqual(Object.getOwnPropertyDescriptor(row, '__proto__')?.value, 1);
-      assert.deepEqual(Object.keys(row), ['__proto__', 'b']);
-    } finally {
-      await storage.close();
-    }
+  await withStorages(1, async (storage) => {
+    const [row] = await storage.all<Record<string, unknown>>('SELECT 1 AS "__proto__", 2 AS "b"');
+    assert.ok(row);
+    assert.equal(Object.getPrototypeOf(row), Object.prototype);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(row, '__proto__')?.value, 1);
+    assert.deepEqual(Object.keys(row), ['__proto__', 'b']);
   });
 });
 
 test('column names are keys, whatever characters they hold, and a repeated name keeps its last value', async () => {
-  await withFile(async (path) => {
-    const storage = new SqliteStorage({ path });
-    try {
-      const names = ['with "quotes"', 'back\\slash', 'line\nbreak', '}; throw 1; ({', 'a'];
-      const sql = `SELECT ${names.map((name, i) => `${i} AS "${name.replace(/"/g, '""')}"`).join(', ')}, 9 AS "a"`;
-      const [row] = await storage.all<Record<string, unknown>>(sql);
-      assert.deepEqual(row, { 'with "quotes"': 0, 'back\\slash': 1, 'line\nbreak': 2, '}; throw 1; ({': 3, a: 9 });
-    } finally {
-      await storage.close();
-    }
+  await withStorages(1, async (storage) => {
+    const names = ['with "quotes"', 'back\\slash', 'line\nbreak', '}; throw 1; ({', 'a'];
+    const sql = `SELECT ${names.map((name, i) => `${i} AS "${name.replace(/"/g, '""')}"`).join(', ')}, 9 AS "a"`;
+    const [row] = await storage.all<Record<string, unknown>>(sql);
+    assert.deepEqual(row, { 'with "quotes"': 0, 'back\\slash': 1, 'line\nbreak': 2, '}; throw 1; ({': 3, a: 9 });
   });
 });
 
 test('reads see this Storage\'s own commits at once, within the same turn', async () => {
-  await withFile(async (path) => {
-    const storage = new SqliteStorage({ path });
-    try {
-      await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
-      assert.deepEqual(await storage.all('SELECT * FROM "t"'), []);
-      await storage.run('INSERT INTO "t" VALUES (?)', ['autocommit']);
-      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
-      const tx = await storage.begin();
-      await tx.run('INSERT INTO "t" VALUES (?)', ['transaction']);
-      // Not yet committed: the read connection does not see it.
-      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
-      await tx.commit();
-      assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }, { name: 'transaction' }]);
-    } finally {
-      await storage.close();
-    }
+  await withStorages(1, async (storage) => {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    assert.deepEqual(await storage.all('SELECT * FROM "t"'), []);
+    await storage.run('INSERT INTO "t" VALUES (?)', ['autocommit']);
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
+    const tx = await storage.begin();
+    await tx.run('INSERT INTO "t" VALUES (?)', ['transaction']);
+    // Not yet committed: the read connection does not see it.
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }]);
+    await tx.commit();
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'autocommit' }, { name: 'transaction' }]);
   });
 });
 
 test('another connection\'s commit shows from the next turn of the event loop', async () => {
-  await withFile(async (path) => {
-    const serving = new SqliteStorage({ path });
-    const other = new SqliteStorage({ path });
-    try {
-      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
-      await nextTurn();
-      assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
-      await other.run('INSERT INTO "t" VALUES (?)', ['elsewhere']);
-      // The same turn reads one snapshot, as if the other commit had come a moment later.
-      assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
-      await nextTurn();
-      assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'elsewhere' }]);
-    } finally {
-      await other.close();
-      await serving.close();
-    }
+  await withStorages(2, async (serving, other) => {
+    await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    await nextTurn();
+    assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
+    await other.run('INSERT INTO "t" VALUES (?)', ['elsewhere']);
+    // The same turn reads one snapshot, as if the other commit had come a moment later.
+    assert.deepEqual(await serving.all('SELECT * FROM "t"'), []);
+    await nextTurn();
+    assert.deepEqual(await serving.all('SELECT * FROM "t"'), [{ name: 'elsewhere' }]);
   });
 });
 
 test('the snapshot of a turn does not hold back another connection\'s checkpoint afterwards', async () => {
-  await withFile(async (path) => {
-    const serving = new SqliteStorage({ path });
-    const other = new SqliteStorage({ path });
-    try {
-      await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
-      await nextTurn();
-      await serving.all('SELECT * FROM "t"');
-      for (let i = 0; i < 50; i++) await other.run('INSERT INTO "t" VALUES (?)', [`row ${i}`]);
-      await nextTurn();
-      const [result] = await other.all<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
-      assert.equal(result?.busy, 0);
-    } finally {
-      await other.close();
-      await serving.close();
-    }
+  await withStorages(2, async (serving, other) => {
+    await serving.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    await nextTurn();
+    await serving.all('SELECT * FROM "t"');
+    for (let i = 0; i < 50; i++) await other.run('INSERT INTO "t" VALUES (?)', [`row ${i}`]);
+    await nextTurn();
+    const [result] = await other.all<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
+    assert.equal(result?.busy, 0);
   });
 });
