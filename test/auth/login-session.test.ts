@@ -458,6 +458,9 @@ forEachDatabase('password login and sessions', (db: TestDatabase) => {
       assert.equal(res.statusCode, 200, `${method}: ${res.body}`);
       assert.deepEqual(res.json(), {});
       assertAuthCookiesExpired(res, `${method} logout`);
+      // The session's sid was re-sent when the request began, then expired by the logout: one
+      // Set-Cookie per name, the last one set.
+      for (const name of AUTH_COOKIES) assert.equal(setCookies(res).filter((c) => c.name === name).length, 1, `${method} logout: one Set-Cookie for ${name}`);
       await assertLoggedOut(sid, `after ${method} logout`);
     }
     assert.equal((await sessionRows(user.email)).length, 0);
