@@ -527,6 +527,16 @@ function toNumber(value: unknown): number | undefined {
  * and times as text. A Datetime whose microseconds are zero is shown without them, as Python's
  * `str(datetime)` (and so Frappe) does. null stays null.
  */
+/** The field types `fromDatabase` converts: its switch's cases. Every other type passes through. */
+const CONVERTED_FROM_DATABASE: ReadonlySet<string> = new Set([
+  'Int', 'Check', 'Duration', 'Float', 'Currency', 'Percent', 'Rating', 'JSON', 'Date', 'Datetime',
+]);
+
+/** Whether `fromDatabase` returns a stored value of this field as it is (null for undefined). */
+export function passesFromDatabase(field: DocField): boolean {
+  return !CONVERTED_FROM_DATABASE.has(field.fieldtype);
+}
+
 export function fromDatabase(field: DocField, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   switch (field.fieldtype) {

@@ -12,24 +12,9 @@ import {
   readableFieldnames,
 } from '../permissions.ts';
 import { buildListQuery } from '../query/build-list-query.ts';
-import { fromDatabase, defaultValue } from './field-values.ts';
+import { defaultValue, fromDatabase } from './field-values.ts';
+import { rowToDoc } from './row-to-doc.ts';
 import { assertScope, type Doc, type DocumentContext } from './document-context.ts';
-
-/** Converts a table row to API values: numbers for Int/Check/Float, parsed JSON, no raw text. */
-export function rowToDoc(meta: DocTypeMeta, row: Row): Doc {
-  const doc: Doc = {};
-  // Keys, not entries: no array of pairs per row (own keys only, as entries gave).
-  for (const key of Object.keys(row)) {
-    const value = row[key];
-    const field = meta.fieldMap.get(key);
-    if (field) doc[key] = fromDatabase(field, value);
-    else if (key === 'docstatus' || key === 'idx') doc[key] = value === null ? value : Number(value);
-    else if (key === 'name' && meta.autoname.toLowerCase() === 'autoincrement' && typeof value === 'string' && /^\d+$/.test(value)) {
-      doc[key] = Number(value);
-    } else doc[key] = value;
-  }
-  return doc;
-}
 
 function stripUnreadable(meta: DocTypeMeta, doc: Doc, ctx: DocumentContext): Doc {
   if (ctx.ignorePermissions) return doc;

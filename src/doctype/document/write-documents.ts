@@ -12,7 +12,8 @@ import { assertDocPermission, assertDoctypePermission, readableFieldnames } from
 import { assertScope, type Doc, type DocEvent, type DocumentContext } from './document-context.ts';
 import { newName, validateName } from './naming.ts';
 import { deleteAuthRows, setEncryptedField } from './password-fields.ts';
-import { getDoc, getSingle, isStorableName, loadChildren, loadRow, notFound, rowToDoc } from './read-documents.ts';
+import { getDoc, getSingle, isStorableName, loadChildren, loadRow, notFound } from './read-documents.ts';
+import { rowToDoc } from './row-to-doc.ts';
 import { prepareChildRows, prepareValues, validateLinks, type PreparedChild, type PreparedValues } from './validate-values.ts';
 
 async function fire(ctx: DocumentContext, event: DocEvent, doctype: string, doc: Doc): Promise<void> {
