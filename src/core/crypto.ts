@@ -1,14 +1,33 @@
 /** Small security primitives: random tokens, keyed hashes, constant-time comparison. */
-import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** A random URL-safe token carrying `bytes` bytes of entropy (default 32 = 256 bits). */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/**
+ * Random bytes are drawn from the system in blocks and handed out once each: a call into the
+ * generator per document name was a fiftieth of a create (docs/performance.md).
+ */
+const POOL_BYTES = 4096;
+const pool = Buffer.alloc(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+function pooledRandomBytes(count: number): Buffer {
+  if (count > POOL_BYTES) return randomBytes(count);
+  if (poolOffset + count > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + count);
+  poolOffset += count;
+  return bytes;
+}
+
 /** Random lower-case hex string of `length` characters (Frappe's hash names, 10 chars). */
 export function randomHex(length: number): string {
-  return randomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
+  return pooledRandomBytes(Math.ceil(length / 2)).toString('hex').slice(0, length);
 }
 
 /**
