@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { formatDatetime } from '../../core/clock.ts';
-import { keyedHash } from '../../core/crypto.ts';
+import { keyedHash, lookupDigest } from '../../core/crypto.ts';
 import { parseSessionExpiry } from '../../doctype/system-settings.ts';
 import type { AuthDeps } from '../auth-deps.ts';
 import type { CredentialCache } from '../credential-cache.ts';
@@ -53,6 +53,8 @@ const TOUCH_FLUSH_MS = 1_000;
  */
 export const SESSION_TOUCH_SQL = 'UPDATE "__Sessions" SET "last_active" = ? WHERE "sid_hash" = ? AND "last_active" < ?';
 const SID = /^[0-9a-f]{56}$/;
+/** Sid hashes remembered at most (then forgotten all at once): a few MB. */
+const KNOWN_HASHES_MAX = 20_000;
 
 function toRecord(row: SessionRow): SessionRecord {
   let data: SessionData = {};
@@ -96,6 +98,19 @@ export interface SessionStoreOptions {
 
 export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions = {}) {
   const hash = (sid: string) => keyedHash(deps.hashKey, `sid:${sid}`);
+  // The stored hash of a sid, remembered by a one-shot digest of it (never by the sid itself):
+  // an HMAC per resumed session was a tenth of a session-cookie read (docs/performance.md).
+  const knownHashes = new Map<string, string>();
+  const hashOfKnown = (sid: string): string => {
+    const digest = lookupDigest(deps.hashKey, `sid:${sid}`);
+    let sidHash = knownHashes.get(digest);
+    if (sidHash === undefined) {
+      sidHash = hash(sid);
+      if (knownHashes.size >= KNOWN_HASHES_MAX) knownHashes.clear();
+      knownHashes.set(digest, sidHash);
+    }
+    return sidHash;
+  };
   const nowText = () => formatDatetime(deps.clock.now());
   const cache = options.cache;
 
@@ -179,7 +194,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     /** The live session of a sid; an expired one is deleted and reported as expired. */
     async resume(sid: string): Promise<ResumeResult> {
       if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
-      const sidHash = hash(sid);
+      const sidHash = hashOfKnown(sid);
       const idle = (await idleSeconds()) * 1000;
       const cached = cache?.session(sidHash);
       // Expiry is only ever decided on the stored row (another node may have seen activity).
