@@ -190,12 +190,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     methods: site.methods,
     requestHooks,
     authenticate: auth.authenticate,
-    documentContext: (principal, db, scopes) => {
-      const ctx = site.documentContext(principal, db);
-      if (!scopes) return ctx;
-      const compiled = compileScopes(scopes);
-      return { ...ctx, scopeCheck: (doctype, access) => compiled.allowsDoctype(doctype, access) };
-    },
+    documentContext: (principal, db, scopes) => site.documentContext(principal, db, { scopeCheck: scopes && compileScopes(scopes).allowsDoctype }),
     oauth: auth.oauth,
     login: auth.login,
     changePassword: (change) => updatePassword(auth.deps, change),

@@ -29,6 +29,12 @@ import { SQLITE_FILE, selectCache, selectStorage } from './select-adapters.ts';
 export const CONFIG_FILE = 'site_config.json';
 export const STANDARD_ROLES = ['Administrator', 'System Manager', 'All', 'Guest', 'Desk User'];
 
+/** How a request's documents are checked, beside its user's rights. */
+export interface DocumentContextOptions {
+  ignorePermissions?: boolean;
+  scopeCheck?: DocumentContext['scopeCheck'];
+}
+
 export interface Site {
   readonly path: string;
   readonly config: SiteConfig;
@@ -42,7 +48,7 @@ export interface Site {
   readonly clock: Clock;
   readonly logger: Logger;
   /** A document context acting as `principal` over `db` (a request's unit of work). */
-  documentContext(principal: Principal, db: RequestDb, options?: { ignorePermissions?: boolean }): DocumentContext;
+  documentContext(principal: Principal, db: RequestDb, options?: DocumentContextOptions): DocumentContext;
   /** Runs `fn` in one transaction as Administrator, ignoring permissions (CLI and setup). */
   asAdministrator<T>(fn: (ctx: DocumentContext) => Promise<T>): Promise<T>;
   migrate(progress?: (message: string) => void): Promise<string[]>;
@@ -101,7 +107,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
   const opened: { site?: Site } = {};
   const handlersFor = docEventRunner(apps, options.coreDocEvents?.(() => opened.site as Site) ?? {});
 
-  const documentContext = (principal: Principal, db: RequestDb, ctxOptions: { ignorePermissions?: boolean } = {}): DocumentContext => {
+  const documentContext = (principal: Principal, db: RequestDb, ctxOptions: DocumentContextOptions = {}): DocumentContext => {
     const ctx: DocumentContext = {
       db,
       registry,
@@ -109,6 +115,7 @@ export async function openSite(path: string, options: OpenSiteOptions = {}): Pro
       clock,
       cipher,
       ignorePermissions: ctxOptions.ignorePermissions ?? false,
+      scopeCheck: ctxOptions.scopeCheck,
       async runEvent(event, doctype, doc: Doc) {
         const handlers = handlersFor(doctype, event);
         if (handlers.length === 0) return;

@@ -41,7 +41,16 @@ const IDENTITY_METHODS = new Set(['frappe.auth.get_logged_user', 'frappe.integra
 /** Document methods that act only through the permission-checked document layer. */
 const DOCUMENT_METHOD_PREFIXES = ['frappe.client.', 'frappe.desk.search.', 'frappe.desk.reportview.', 'frappe.desk.form.load.'];
 
+/** Compiled once per list: a cached credential hands every request the same one. */
+const compiledLists = new WeakMap<readonly string[], ScopeSet>();
+
 export function compileScopes(scopes: readonly string[]): ScopeSet {
+  let compiled = compiledLists.get(scopes);
+  if (!compiled) compiledLists.set(scopes, (compiled = compile(scopes)));
+  return compiled;
+}
+
+function compile(scopes: readonly string[]): ScopeSet {
   const full = scopes.includes('all');
   const readAll = full || scopes.includes('read');
   const doctypeRead = new Set<string>();
