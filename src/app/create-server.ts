@@ -173,7 +173,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
   await app.register(cookie, { hook: false });
   // First: a preflight is answered before any session, CSRF or rate-limit work.
   registerCors(app, site.config);
-  // Before the API's hooks: /healthz and /readyz skip sessions, rate limits and hooks.
+  // /healthz and /readyz: routes outside the API pipeline (no session, rate limit or hooks).
   registerHealthRoutes(app, { readiness: () => health({ storage: site.storage, cache: site.cache }) });
 
   const auth = authServicesFor(site);

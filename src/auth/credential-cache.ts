@@ -4,8 +4,8 @@
  *
  * - `access`: a user's principal (roles, user type) and IP rules, by user name;
  * - `keys`: what a `token key:secret` / Basic / named key / OAuth bearer credential resolved to
- *   (the user, a named key's own IP rules and scopes, its expiry), by a keyed hash (HMAC with a
- *   key derived from the site's secret) of the credential — never the secret itself;
+ *   (the user, a named key's own IP rules and scopes, its expiry), by a SHA-256 digest of the
+ *   site's secret-derived key and the credential (`lookupDigest`) — never the secret itself;
  * - `sessions`: live session records, by the keyed hash of the sid the store already uses.
  *
  * Entries live `ttlMs` at most (and never past the credential's own expiry), the cache holds

@@ -10,7 +10,11 @@ test('compileScopes compiles a list once and answers each list by its own scopes
   assert.equal(allowsDoctype('ToDo', 'read'), true);
   assert.equal(allowsDoctype('ToDo', 'write'), false);
   assert.equal(allowsDoctype('Note', 'read'), false);
-  // An equal list elsewhere compiles to the same answers.
+  // An equal list elsewhere is compiled on its own, to the same answers.
+  const equal = compileScopes(['ToDo:read']);
+  assert.notEqual(equal, compiled);
+  assert.equal(equal.allowsDoctype('ToDo', 'read'), true);
+  assert.equal(equal.allowsDoctype('ToDo', 'write'), false);
   const writer = compileScopes(['ToDo:write']);
   assert.notEqual(writer, compiled);
   assert.equal(writer.allowsDoctype('ToDo', 'write'), true);

@@ -99,7 +99,7 @@ export interface SessionStoreOptions {
 export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions = {}) {
   const hash = (sid: string) => keyedHash(deps.hashKey, `sid:${sid}`);
   // The stored hash of a sid, remembered by a one-shot digest of it (never by the sid itself):
-  // an HMAC per resumed session was a tenth of a session-cookie read (docs/performance.md).
+  // an HMAC per resumed session was a twentieth of a session-cookie read (docs/performance.md).
   const knownHashes = new Map<string, string>();
   const hashOfKnown = (sid: string): string => {
     const digest = lookupDigest(deps.hashKey, `sid:${sid}`);
