@@ -2,11 +2,8 @@
  * Login password hashing.
  *
  * New hashes are argon2id (PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`) at OWASP's
- * settings, computed by `@node-rs/argon2` on libuv's thread pool, off the event loop. At most
- * one hash per core this process may run on is computed at a time (`os.availableParallelism()`,
- * which follows the CPU affinity): libuv's four threads would otherwise take four cores' worth
- * of CPU, and on a server with fewer cores a login storm starves every other request of the
- * CPU it needs (docs/performance.md). Further logins wait in line.
+ * settings, computed by `@node-rs/argon2`. Every slow hash runs on a low-priority hashing
+ * thread (`password-hash-threads.ts`), never on the event loop's.
  *
  * Hashes imported from Frappe are passlib's `pbkdf2_sha256`
  * (`$pbkdf2-sha256$<rounds>$<salt ab64>$<checksum ab64>`) and passlib's `argon2`
@@ -15,10 +12,9 @@
  *
  * The password never appears in a log line, an error message or an exception's cause.
  */
-import { hash as argon2Hash, parseOptions as argon2ParseOptions, verify as argon2Verify } from '@node-rs/argon2';
-import { pbkdf2 } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { parseOptions as argon2ParseOptions } from '@node-rs/argon2';
 import { constantEqualBytes } from './crypto.ts';
+import { onHashThread } from './password-hash-threads.ts';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
 export const ARGON2_POLICY = Object.freeze({
@@ -52,41 +48,17 @@ export interface VerifyResult {
 
 const FAIL: VerifyResult = Object.freeze({ ok: false, needsRehash: false }) as VerifyResult;
 
-/** Runs at most `max` slow hashes at once; the others wait, first come first served. */
-function createHashLimiter(max: number) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async function limited<T>(work: () => Promise<T>): Promise<T> {
-    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running += 1;
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      // The slot passes straight to the next in line.
-      if (next) next();
-      else running -= 1;
-    }
-  };
-}
-
-/** Slow hashes (argon2, PBKDF2) computed at once, at most. */
-export const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism());
-const limitHashing = createHashLimiter(MAX_CONCURRENT_HASHES);
-
 /** An argon2id hash of `password` at the current policy. */
 export async function hashPassword(password: string): Promise<string> {
   if (typeof password !== 'string') throw new TypeError('password must be a string');
-  return limitHashing(() =>
-    argon2Hash(password, {
-      algorithm: ALGORITHM_ARGON2ID,
-      version: VERSION_0X13,
-      memoryCost: ARGON2_POLICY.memoryCost,
-      timeCost: ARGON2_POLICY.timeCost,
-      parallelism: ARGON2_POLICY.parallelism,
-      outputLen: ARGON2_POLICY.outputLen,
-    }),
-  );
+  return onHashThread('argon2Hash', password, {
+    algorithm: ALGORITHM_ARGON2ID,
+    version: VERSION_0X13,
+    memoryCost: ARGON2_POLICY.memoryCost,
+    timeCost: ARGON2_POLICY.timeCost,
+    parallelism: ARGON2_POLICY.parallelism,
+    outputLen: ARGON2_POLICY.outputLen,
+  });
 }
 
 /**
@@ -115,7 +87,7 @@ async function verifyArgon2(password: string, stored: string): Promise<VerifyRes
   if (options.memoryCost > 1_048_576 || options.timeCost > 64) return { ...FAIL };
   let ok: boolean;
   try {
-    ok = await limitHashing(() => argon2Verify(stored, password));
+    ok = await onHashThread('argon2Verify', stored, password);
   } catch {
     return { ...FAIL };
   }
@@ -144,15 +116,6 @@ export function ab64Encode(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64').replace(/=+$/, '').replaceAll('+', '.');
 }
 
-function pbkdf2Async(password: string, salt: Buffer, rounds: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, rounds, PBKDF2_KEY_BYTES, 'sha256', (error, key) => {
-      if (error) reject(new Error('pbkdf2 failed'));
-      else resolve(key);
-    });
-  });
-}
-
 async function verifyPbkdf2Sha256(password: string, stored: string): Promise<VerifyResult> {
   const parts = stored.split('$');
   // ['', 'pbkdf2-sha256', rounds, salt, checksum]
@@ -166,10 +129,10 @@ async function verifyPbkdf2Sha256(password: string, stored: string): Promise<Ver
   const checksum = ab64Decode(checksumText);
   if (!salt || salt.length > MAX_PBKDF2_SALT_BYTES) return { ...FAIL };
   if (!checksum || checksum.length !== PBKDF2_KEY_BYTES) return { ...FAIL };
-  let derived: Buffer;
+  let derived: Uint8Array;
   try {
     // passlib encodes a text password as UTF-8 before hashing.
-    derived = await limitHashing(() => pbkdf2Async(password, salt, rounds));
+    derived = await onHashThread('pbkdf2Sha256', password, salt, rounds, PBKDF2_KEY_BYTES);
   } catch {
     return { ...FAIL };
   }

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { describe, it } from 'node:test';
+import { HASH_THREAD_NICE } from './password-hash-threads.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+
+/** The nice value of each thread of this process, from /proc (Linux). */
+function threadNiceValues(): number[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after the command name in parentheses; nice is the 19th field of the line.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+const linux = process.platform === 'linux';
+
+describe('password hashing threads', () => {
+  it('hash on a thread of lower priority than the event loop', { skip: linux ? false : 'per-thread nice values are read from /proc (Linux only)' }, async () => {
+    const base = getPriority();
+    assert.equal(threadNiceValues().includes(base + HASH_THREAD_NICE), false, 'no hashing thread before the first hash');
+    const stored = await hashPassword('correct horse');
+    assert.equal((await verifyPassword('correct horse', stored)).ok, true);
+    const values = threadNiceValues();
+    assert.ok(values.includes(Math.min(19, base + HASH_THREAD_NICE)), `a thread at nice ${base + HASH_THREAD_NICE} among ${values.join(',')}`);
+    // The event loop's own thread (tid = pid) keeps its priority.
+    assert.equal(getPriority(), base);
+  });
+
+  it('keep a command alive while hashing and let it end once idle', () => {
+    // A script whose only pending work is a hash: it must print the result (the busy thread
+    // holds the process open) and then exit by itself (the idle thread does not).
+    const script = [
+      "const { hashPassword, verifyPassword } = await import('./src/core/passwords.ts');",
+      "const stored = await hashPassword('pw');",
+      "console.log((await verifyPassword('pw', stored)).ok ? 'verified' : 'refused');",
+    ].join('\n');
+    const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(output.trim(), 'verified');
+  });
+});
