@@ -49,8 +49,11 @@ export interface ApiServices {
   sessionMaxAge(): Promise<number>;
   /** Frappe's site-wide limiter (site config `rate_limit`), when configured. */
   readonly siteRateLimiter?: SiteRateLimiter;
-  /** Records an /api request in the API Request Log when System Settings turn it on. */
-  logRequest?(entry: RequestLogEntry): void;
+  /**
+   * Records an /api request in the API Request Log when System Settings turn it on; `entry` is
+   * called only then (every /api request asks).
+   */
+  logRequest?(entry: () => RequestLogEntry): void;
   /**
    * Whether error bodies may carry Frappe's `exception`/`exc` keys for System Users (System
    * Settings `allow_error_traceback`); asked only when an error is rendered, so keep it cheap.

@@ -126,7 +126,15 @@ class HttpRequestInfo implements RequestInfo {
   }
 }
 
-type CookieSerializer = (name: string, value: string, options: CookieOptions & { sameSite: 'lax' | 'strict' | 'none' }) => string;
+type CookieSerializer = (name: string, value: string, options: CookieOptions & { encode?(value: string): string }) => string;
+
+/**
+ * The serialised attributes (`; Max-Age=…; Path=/; …`) of each options object. A resumed
+ * session re-sends its `sid` cookie with the same options object for a second
+ * (session-cookies.ts): its expiry date is formatted once, not on every response.
+ */
+const cookieAttributes = new WeakMap<CookieOptions, string>();
+const NO_COOKIE_OPTIONS = Object.freeze({});
 
 /**
  * The response's cookies and headers. Cookies are serialised when set and the Set-Cookie header
@@ -143,9 +151,23 @@ class ReplyControl implements ResponseControl {
     this.#serialize = serialize;
   }
 
-  setCookie(name: string, value: string, options: CookieOptions = {}): void {
-    this.#cookies ??= new Map();
-    this.#cookies.set(`${name};${options.path ?? '/'}`, this.#serialize(name, value, { sameSite: 'lax', ...options }));
+  setCookie(name: string, value: string, options: CookieOptions = NO_COOKIE_OPTIONS): void {
+    let attributes = cookieAttributes.get(options);
+    if (attributes === undefined) {
+      attributes = this.#serialize('_', '', { sameSite: 'lax', ...options }).slice(2);
+      cookieAttributes.set(options, attributes);
+    }
+    // The name checked and the value encoded (with the options' own encoder, if any) as the
+    // serialiser does; then the attributes.
+    const encode = (options as { encode?(value: string): string }).encode;
+    const serialized = this.#serialize(name, value, encode ? { encode } : NO_COOKIE_OPTIONS) + attributes;
+    if (!this.#cookies) {
+      // The common case, one cookie: no header to rewrite.
+      this.#cookies = new Map([[`${name};${options.path ?? '/'}`, serialized]]);
+      void this.#reply.header('set-cookie', serialized);
+      return;
+    }
+    this.#cookies.set(`${name};${options.path ?? '/'}`, serialized);
     this.#reply.removeHeader('set-cookie');
     void this.#reply.header('set-cookie', [...this.#cookies.values()]);
   }
@@ -257,17 +279,19 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
 
   const logApiRequest = (state: RequestState, status: number, durationMs: number): void => {
     if (services.logRequest && state.info.path.startsWith('/api/')) {
-      const scheme = state.info.headers.authorization?.split(' ')[0]?.toLowerCase();
-      services.logRequest({
-        path: state.info.path,
-        method: state.info.method,
-        user: state.principal.user,
-        status,
-        // A refused request is logged with the method it tried.
-        auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
-        api_key: state.apiKey ?? attemptedKeyId(state.info.headers.authorization),
-        ip: state.info.ip,
-        duration_ms: Math.round(durationMs * 1000) / 1000,
+      services.logRequest(() => {
+        const scheme = state.info.headers.authorization?.split(' ')[0]?.toLowerCase();
+        return {
+          path: state.info.path,
+          method: state.info.method,
+          user: state.principal.user,
+          status,
+          // A refused request is logged with the method it tried.
+          auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
+          api_key: state.apiKey ?? attemptedKeyId(state.info.headers.authorization),
+          ip: state.info.ip,
+          duration_ms: Math.round(durationMs * 1000) / 1000,
+        };
       });
     }
   };

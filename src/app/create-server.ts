@@ -206,11 +206,11 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
       // Every /api request asks: answered from the cached settings without a promise when fresh.
       const fresh = auth.settings.peek();
       if (fresh) {
-        if (fresh.log_api_requests) auth.requestLog.record(entry);
+        if (fresh.log_api_requests) auth.requestLog.record(entry());
         return;
       }
       auth.settings.get().then(
-        (settings) => settings.log_api_requests && auth.requestLog.record(entry),
+        (settings) => settings.log_api_requests && auth.requestLog.record(entry()),
         () => undefined,
       );
     },

@@ -329,6 +329,12 @@ forEachDatabase('password login and sessions', (db: TestDatabase) => {
       assert.equal(resent?.value, sid);
       assert.equal(resent?.attrs['max-age'], '3600');
       assert.equal(resent?.attrs.httponly, true);
+      // Exactly one sid cookie per response, each attribute once, however often it is re-sent.
+      for (const response of [later, await whoami(sid), await whoami(sid)]) {
+        const raw = [response.headers['set-cookie'] ?? []].flat().filter((header) => header.startsWith('sid='));
+        assert.equal(raw.length, 1);
+        assert.match(String(raw[0]), new RegExp(`^sid=${sid}; Max-Age=3600; Path=/; Expires=\\w{3}, \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT; HttpOnly; SameSite=Lax$`));
+      }
     });
 
     const web = await makeUser({ userType: 'Website User' });

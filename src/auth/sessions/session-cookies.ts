@@ -22,8 +22,18 @@ export interface LoginCookieValues {
   language?: string | null;
 }
 
+// A resumed session re-sends its cookie on every response (Frappe does): the options differ
+// only when the second or the expiry changes, so they are made once per both.
+let sidOptions: { second: number; maxAge: number; secure: CookieOptions; plain: CookieOptions } | undefined;
+
 export function setSidCookie(response: ResponseControl, sid: string, maxAge: number, secure: boolean): void {
-  response.setCookie('sid', sid, { maxAge, expires: new Date(Date.now() + maxAge * 1000), httpOnly: true, sameSite: 'lax', path: '/', secure });
+  const second = Math.floor(Date.now() / 1000);
+  if (sidOptions?.second !== second || sidOptions.maxAge !== maxAge) {
+    const expires = new Date((second + maxAge) * 1000);
+    const options = { maxAge, expires, httpOnly: true, sameSite: 'lax', path: '/' } as const;
+    sidOptions = { second, maxAge, secure: Object.freeze({ ...options, secure: true }), plain: Object.freeze({ ...options, secure: false }) };
+  }
+  response.setCookie('sid', sid, secure ? sidOptions.secure : sidOptions.plain);
 }
 
 export function setLoginCookies(response: ResponseControl, values: LoginCookieValues, secure: boolean): void {

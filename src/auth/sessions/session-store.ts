@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatDatetime } from '../../core/clock.ts';
 import { keyedHash, lookupDigest } from '../../core/crypto.ts';
-import { parseSessionExpiry } from '../../doctype/system-settings.ts';
+import { parseSessionExpiry, type SystemSettings } from '../../doctype/system-settings.ts';
 import type { AuthDeps } from '../auth-deps.ts';
 import type { CredentialCache } from '../credential-cache.ts';
 
@@ -76,7 +76,19 @@ function toRecord(row: SessionRow): SessionRecord {
   };
 }
 
-const parseTime = (text: string) => Date.parse(`${text.replace(' ', 'T').slice(0, 23)}Z`);
+/** Parsed datetimes, by their text: a live session's `last_active` is compared on every request. */
+const parsedTimes = new Map<string, number>();
+const PARSED_TIMES_MAX = 10_000;
+
+function parseTime(text: string): number {
+  let time = parsedTimes.get(text);
+  if (time === undefined) {
+    time = Date.parse(`${text.replace(' ', 'T').slice(0, 23)}Z`);
+    if (parsedTimes.size >= PARSED_TIMES_MAX) parsedTimes.clear();
+    parsedTimes.set(text, time);
+  }
+  return time;
+}
 
 export interface NewSession {
   user: string;
@@ -160,9 +172,12 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     }
   });
 
+  // Parsed once per settings object (they are replaced, never changed, when saved).
+  let idle: { settings: SystemSettings; seconds: number } | undefined;
   async function idleSeconds(): Promise<number> {
     const settings = await deps.settings();
-    return parseSessionExpiry(settings.session_expiry) ?? 240 * 3600;
+    if (idle?.settings !== settings) idle = { settings, seconds: parseSessionExpiry(settings.session_expiry) ?? 240 * 3600 };
+    return idle.seconds;
   }
 
   return {
