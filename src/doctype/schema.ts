@@ -1,7 +1,8 @@
 /**
  * Tables from metadata: `tab<DocType>` with Frappe's standard columns, one column per value
- * field, unique and search indexes. Migration only adds (tables, columns, indexes), so a
- * changed DocType never loses rows.
+ * field, unique and search indexes. Migration adds tables, columns and indexes, and drops only
+ * the indexes of fields whose `unique` or `search_index` was turned off (as Frappe's schema
+ * sync does), so a changed DocType never loses rows.
  */
 import type { ColumnKind, ColumnSpec, IndexSpec, Storage, TableSpec } from '../storage/types.ts';
 import type { MetaRegistry } from './meta/meta-registry.ts';
@@ -58,13 +59,18 @@ export function tableSpecFor(meta: DocTypeMeta): TableSpec | undefined {
     { name: `${meta.tableName}_modified`, columns: ['modified'] },
   ];
   if (meta.istable) indexes.push({ name: `${meta.tableName}_parent`, columns: ['parent'] });
+  // As Frappe: unique and `search_index` fields only. Every index is one more B-tree page
+  // written by each insert (docs/performance.md); a Link is not indexed for being a Link.
+  const retiredIndexes: string[] = [];
   for (const field of meta.valueFields) {
-    if (field.unique) indexes.push({ name: `${meta.tableName}_${field.fieldname}_unique`, columns: [field.fieldname], unique: true });
-    else if (field.search_index || field.fieldtype === 'Link') {
-      indexes.push({ name: `${meta.tableName}_${field.fieldname}`, columns: [field.fieldname] });
-    }
+    const plain = `${meta.tableName}_${field.fieldname}`;
+    const unique = `${plain}_unique`;
+    if (field.unique) indexes.push({ name: unique, columns: [field.fieldname], unique: true });
+    else if (field.search_index) indexes.push({ name: plain, columns: [field.fieldname] });
+    retiredIndexes.push(plain, unique);
   }
-  return { name: meta.tableName, columns, indexes };
+  const wanted = new Set(indexes.map((index) => index.name));
+  return { name: meta.tableName, columns, indexes, retiredIndexes: retiredIndexes.filter((name) => !wanted.has(name)) };
 }
 
 /** Tables cortado keeps besides DocType tables (Frappe has the same three). */
@@ -141,12 +147,14 @@ export async function migrateSchema(storage: Storage, registry: MetaRegistry, pr
     await storage.ensureTable(spec);
     const added = spec.columns.filter((c) => !before.some((b) => b.name === c.name)).map((c) => c.name);
     const newIndexes = (spec.indexes ?? []).filter((i) => !beforeIndexes.has(i.name));
+    const dropped = (spec.retiredIndexes ?? []).filter((name) => beforeIndexes.has(name));
     if (before.length === 0) {
       touched.push(spec.name);
       progress?.(`created ${spec.name}`);
-    } else if (added.length > 0 || newIndexes.length > 0) {
+    } else if (added.length > 0 || newIndexes.length > 0 || dropped.length > 0) {
       touched.push(spec.name);
-      progress?.(`updated ${spec.name}: ${[...added.map((c) => `+${c}`), ...newIndexes.map((i) => `+index ${i.name}`)].join(', ')}`);
+      const changes = [...added.map((c) => `+${c}`), ...newIndexes.map((i) => `+index ${i.name}`), ...dropped.map((name) => `-index ${name}`)];
+      progress?.(`updated ${spec.name}: ${changes.join(', ')}`);
     }
   }
   return touched;

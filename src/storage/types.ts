@@ -30,6 +30,11 @@ export interface TableSpec {
   name: string;
   columns: ColumnSpec[];
   indexes?: IndexSpec[];
+  /**
+   * Indexes an earlier definition of the table made and this one no longer wants (a field's
+   * search index turned off): dropped where present. Never one of `indexes`.
+   */
+  retiredIndexes?: string[];
 }
 
 export interface Dialect {
@@ -76,7 +81,10 @@ export interface Storage extends SqlExecutor {
   tableNames(): Promise<string[]>;
   columns(table: string): Promise<ColumnInfo[]>;
   indexNames(table: string): Promise<string[]>;
-  /** Creates the table if missing, else adds missing columns and indexes; never drops. */
+  /**
+   * Creates the table if missing, else adds missing columns and indexes, and drops the retired
+   * indexes present; never drops a column or a row.
+   */
   ensureTable(spec: TableSpec): Promise<void>;
   /** True when the database answers. */
   ping(): Promise<boolean>;

@@ -94,4 +94,41 @@ forEachDatabase('migrate', (db) => {
     }
     await t.reopen();
   });
+
+  test('a search index is dropped when turned off; Links are not indexed for being Links; other indexes stay', async () => {
+    const fields = (pagesIndexed: boolean) => [
+      { fieldname: 'title', fieldtype: 'Data', reqd: 1 },
+      { fieldname: 'pages', fieldtype: 'Int', search_index: pagesIndexed ? 1 : 0 },
+      { fieldname: 'isbn', fieldtype: 'Data', unique: 1 },
+      { fieldname: 'in_print', fieldtype: 'Check', default: '1' },
+      { fieldname: 'publisher', fieldtype: 'Link', options: 'User' },
+      { fieldname: 'blurb', fieldtype: 'Text' },
+    ];
+    writeApp(appFolder, fields(true));
+    let site = await t.reopen();
+    let indexes = await site.storage.indexNames('tabBook');
+    assert.ok(indexes.includes('tabBook_pages'), indexes.join(', '));
+    assert.ok(!indexes.includes('tabBook_publisher'), 'a Link field without search_index has no index');
+    // What an older cortado made for every Link, and an index of the site's own.
+    await site.storage.run('CREATE INDEX "tabBook_publisher" ON "tabBook" ("publisher")');
+    await site.storage.run('CREATE INDEX "tabBook_by_title" ON "tabBook" ("title", "pages")');
+
+    writeApp(appFolder, fields(false));
+    await site.close();
+    const { openServingSite } = await import('../../src/app/create-server.ts');
+    site = await openServingSite(t.path);
+    try {
+      const messages: string[] = [];
+      assert.deepEqual(await site.migrate((m) => messages.push(m)), ['tabBook']);
+      assert.ok(messages.some((m) => m.includes('-index tabBook_pages') && m.includes('-index tabBook_publisher')), messages.join('; '));
+      indexes = await site.storage.indexNames('tabBook');
+      assert.ok(!indexes.includes('tabBook_pages') && !indexes.includes('tabBook_publisher'), indexes.join(', '));
+      assert.ok(indexes.includes('tabBook_by_title') && indexes.includes('tabBook_isbn_unique'), indexes.join(', '));
+      assert.equal((await site.storage.all('SELECT "name" FROM "tabBook"')).length, 3);
+      assert.deepEqual(await site.migrate(), [], 'nothing left to drop');
+    } finally {
+      await site.close();
+    }
+    await t.reopen();
+  });
 });

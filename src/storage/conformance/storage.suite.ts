@@ -516,6 +516,15 @@ export function runStorageConformance(
         assert.deepEqual(indexes, ['tabTo Do_priority', 'tabTo Do_status']);
       });
 
+      it('ensureTable drops the retired indexes present, keeps the others and the rows', async (storage) => {
+        const indexed: TableSpec = { ...todo, indexes: [...(todo.indexes ?? []), { name: 'tabTo Do_description', columns: ['description'] }] };
+        await storage.ensureTable(indexed);
+        await storage.run('INSERT INTO "tabTo Do" ("name", "description") VALUES (?, ?)', ['TD-1', 'kept']);
+        await storage.ensureTable({ ...todo, retiredIndexes: ['tabTo Do_description', 'tabTo Do_never_made'] });
+        assert.deepEqual(await storage.indexNames('tabTo Do'), ['tabTo Do_status']);
+        assert.deepEqual(await storage.all('SELECT "name", "description" FROM "tabTo Do"'), [{ name: 'TD-1', description: 'kept' }]);
+      });
+
       it('ensureTable adds a unique index that is then enforced', async (storage) => {
         const plain: TableSpec = { ...users, indexes: [] };
         await storage.ensureTable(plain);

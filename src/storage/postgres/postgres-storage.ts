@@ -437,6 +437,11 @@ export class PostgresStorage implements Storage {
           `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${q(index.name)} ON ${table} (${index.columns.map(q).join(', ')})`,
         );
       }
+      if (spec.retiredIndexes?.length) {
+        const present = await tx.all<{ name: string }>('SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?', [spec.name]);
+        const retired = new Set(spec.retiredIndexes);
+        for (const { name } of present) if (retired.has(name)) await tx.run(`DROP INDEX IF EXISTS ${q(name)}`);
+      }
     });
   }
 

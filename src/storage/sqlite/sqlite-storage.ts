@@ -376,6 +376,11 @@ export class SqliteStorage implements Storage {
           `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${q(index.name)} ON ${q(spec.name)} (${index.columns.map(q).join(', ')})`,
         );
       }
+      if (spec.retiredIndexes?.length) {
+        const present = await tx.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [spec.name]);
+        const retired = new Set(spec.retiredIndexes);
+        for (const { name } of present) if (retired.has(name)) await tx.run(`DROP INDEX IF EXISTS ${q(name)}`);
+      }
     });
   }
 
