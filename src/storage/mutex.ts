@@ -1,6 +1,12 @@
 /** A FIFO async lock: `acquire()` resolves with a release function once the lock is free. */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
+  #waiting = 0;
+
+  /** Callers waiting for the lock (not the holder). */
+  get waiting(): number {
+    return this.#waiting;
+  }
 
   /**
    * Waits for the lock. With `timeoutMs`, gives up after that long (the caller's place in the
@@ -10,7 +16,11 @@ export class Mutex {
   acquire(timeoutMs?: number): Promise<() => void> {
     let release!: () => void;
     const next = new Promise<void>((resolve) => (release = resolve));
-    const ready = this.#tail.then(() => release);
+    this.#waiting += 1;
+    const ready = this.#tail.then(() => {
+      this.#waiting -= 1;
+      return release;
+    });
     this.#tail = this.#tail.then(() => next);
     if (timeoutMs === undefined) return ready;
     return new Promise((resolve, reject) => {

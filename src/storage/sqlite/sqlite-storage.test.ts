@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { UniqueViolation } from '../types.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -88,5 +89,77 @@ test('the snapshot of a turn does not hold back another connection\'s checkpoint
     await nextTurn();
     const [result] = await other.all<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
     assert.equal(result?.busy, 0);
+  });
+});
+
+// Group commit: transactions waiting for the writer join the running one's SQLite transaction.
+
+test('group commit: transactions that waited commit together, each acknowledged only once the group is committed', async () => {
+  await withStorages(2, async (storage, other) => {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    const first = await storage.begin();
+    const waiting = [storage.begin(), storage.begin()];
+    await first.run('INSERT INTO "t" VALUES (?)', ['a']);
+    let acknowledged = false;
+    const committed = first.commit().then(() => (acknowledged = true));
+    const second = await waiting[0];
+    assert.ok(second);
+    await second.run('INSERT INTO "t" VALUES (?)', ['b']);
+    await nextTurn();
+    assert.equal(acknowledged, false, 'not acknowledged while the group is open');
+    assert.deepEqual(await other.all('SELECT "name" FROM "t"'), [], 'another process sees nothing yet');
+    // Each member's commit waits for the group: a caller ends its own transaction and waits.
+    const secondCommitted = second.commit();
+    const third = await waiting[1];
+    assert.ok(third);
+    await third.run('INSERT INTO "t" VALUES (?)', ['c']);
+    await Promise.all([third.commit(), secondCommitted, committed]);
+    assert.equal(acknowledged, true);
+    await nextTurn();
+    assert.deepEqual(await other.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'a' }, { name: 'b' }, { name: 'c' }], 'this process reads its own commits at once');
+  });
+});
+
+test('group commit: a member that rolls back or fails undoes only its own writes', async () => {
+  await withStorages(1, async (storage) => {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    await storage.run('INSERT INTO "t" VALUES (?)', ['taken']);
+    const first = await storage.begin();
+    const [rolledBack, failing, last] = [storage.begin(), storage.begin(), storage.begin()];
+    await first.run('INSERT INTO "t" VALUES (?)', ['a']);
+    const firstCommitted = first.commit();
+
+    const b = await rolledBack;
+    await b.run('INSERT INTO "t" VALUES (?)', ['b']);
+    await b.rollback();
+
+    const c = await failing;
+    await c.run('INSERT INTO "t" VALUES (?)', ['c']);
+    await assert.rejects(c.run('INSERT INTO "t" VALUES (?)', ['taken']), UniqueViolation);
+    await c.rollback();
+
+    const d = await last;
+    await d.run('INSERT INTO "t" VALUES (?)', ['d']);
+    await d.commit();
+    await firstCommitted;
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'a' }, { name: 'd' }, { name: 'taken' }]);
+  });
+});
+
+test('group commit: a write outside any transaction commits the open group first', async () => {
+  await withStorages(2, async (storage, other) => {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    const first = await storage.begin();
+    const next = storage.begin();
+    const plain = storage.run('INSERT INTO "t" VALUES (?)', ['plain']);
+    await first.run('INSERT INTO "t" VALUES (?)', ['a']);
+    const firstCommitted = first.commit();
+    const second = await next;
+    await second.run('INSERT INTO "t" VALUES (?)', ['b']);
+    await second.commit();
+    await Promise.all([firstCommitted, plain]);
+    await nextTurn();
+    assert.deepEqual(await other.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'a' }, { name: 'b' }, { name: 'plain' }]);
   });
 });
