@@ -163,3 +163,22 @@ test('group commit: a write outside any transaction commits the open group first
     assert.deepEqual(await other.all('SELECT "name" FROM "t" ORDER BY "name"'), [{ name: 'a' }, { name: 'b' }, { name: 'plain' }]);
   });
 });
+
+test('group commit: closing the storage commits the open group', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cortado-sqlite-close-'));
+  const path = join(dir, 'site.sqlite3');
+  try {
+    const storage = new SqliteStorage({ path });
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    const tx = await storage.begin();
+    await tx.run('INSERT INTO "t" VALUES (?)', ['kept']);
+    const committed = tx.commit();
+    await storage.close();
+    await committed;
+    const reopened = new SqliteStorage({ path });
+    assert.deepEqual(await reopened.all('SELECT "name" FROM "t"'), [{ name: 'kept' }]);
+    await reopened.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -217,7 +217,9 @@ interface GroupMember {
  * rollback undoes only its savepoint; its commit resolves only once the group's COMMIT is
  * done, so nothing is acknowledged before it is in the database, and rejects if that COMMIT
  * fails. A group takes no new member once it holds `MAX_GROUP` or is `MAX_GROUP_MS` old, so a
- * commit waits at most for the turn and the transactions that joined before the limit.
+ * commit waits at most for the turn and the transactions that joined before the limit. One
+ * rule follows for callers: a flow must not wait for its own commit while a transaction it
+ * began later is still open (that transaction is a member the group waits for).
  */
 const MAX_GROUP = 64;
 const MAX_GROUP_MS = 5;
