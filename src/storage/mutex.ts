@@ -1,12 +1,6 @@
 /** A FIFO async lock: `acquire()` resolves with a release function once the lock is free. */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
-  #waiting = 0;
-
-  /** Callers waiting for the lock (not the holder). */
-  get waiting(): number {
-    return this.#waiting;
-  }
 
   /**
    * Waits for the lock. With `timeoutMs`, gives up after that long (the caller's place in the
@@ -16,11 +10,7 @@ export class Mutex {
   acquire(timeoutMs?: number): Promise<() => void> {
     let release!: () => void;
     const next = new Promise<void>((resolve) => (release = resolve));
-    this.#waiting += 1;
-    const ready = this.#tail.then(() => {
-      this.#waiting -= 1;
-      return release;
-    });
+    const ready = this.#tail.then(() => release);
     this.#tail = this.#tail.then(() => next);
     if (timeoutMs === undefined) return ready;
     return new Promise((resolve, reject) => {

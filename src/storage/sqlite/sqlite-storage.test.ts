@@ -182,3 +182,23 @@ test('group commit: closing the storage commits the open group', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('group commit: when the group is lost, every member that joined it is told, and the storage goes on', async () => {
+  await withStorages(1, async (storage) => {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY)');
+    const first = await storage.begin();
+    const next = storage.begin();
+    await first.run('INSERT INTO "t" VALUES (?)', ['a']);
+    const firstCommitted = first.commit();
+    const second = await next;
+    await second.run('INSERT INTO "t" VALUES (?)', ['b']);
+    // Ends the shared SQLite transaction under the group, as a full disk or an I/O error would.
+    await second.run('ROLLBACK');
+    await assert.rejects(second.commit());
+    await assert.rejects(firstCommitted, 'an earlier member is never acknowledged for writes that were lost');
+    const after = await storage.begin();
+    await after.run('INSERT INTO "t" VALUES (?)', ['c']);
+    await after.commit();
+    assert.deepEqual(await storage.all('SELECT "name" FROM "t"'), [{ name: 'c' }]);
+  });
+});

@@ -383,13 +383,7 @@ export class SqliteStorage implements Storage {
     if (failure !== undefined || !db.inTransaction) {
       // The savepoint could not be ended, or SQLite rolled the whole transaction back (a full
       // disk, an I/O error): the group's earlier members fail with it.
-      if (db.inTransaction) {
-        try {
-          db.exec('ROLLBACK');
-        } catch {
-          // Nothing left to roll back.
-        }
-      }
+      this.#rollbackGroup();
       this.#failGroup(failure ?? new StorageUnavailable('the database rolled the transaction back'));
       release();
       this.#endSnapshot();
@@ -439,16 +433,21 @@ export class SqliteStorage implements Storage {
       else failure = new StorageUnavailable('the database rolled the transaction back');
     } catch (error) {
       failure = mapError(error);
-      try {
-        if (db.inTransaction) db.exec('ROLLBACK');
-      } catch {
-        // Nothing left to roll back.
-      }
+      this.#rollbackGroup();
     }
     this.#endSnapshot();
     for (const member of group) {
       if (failure === undefined) member.resolve();
       else member.reject(failure);
+    }
+  }
+
+  /** Rolls the group's SQLite transaction back, if SQLite has not already. */
+  #rollbackGroup(): void {
+    try {
+      if (this.#writer.db.inTransaction) this.#writer.db.exec('ROLLBACK');
+    } catch {
+      // Nothing left to roll back.
     }
   }
 
