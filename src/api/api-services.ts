@@ -43,10 +43,13 @@ export interface ApiServices {
   /** Whether the peer is a trusted proxy (its X-Forwarded-Proto then counts). */
   trustedPeer(socketAddress: string): boolean;
   readonly csrf: CsrfPolicy;
-  /** Slides a session's idle expiry (written at most once a minute). */
-  touchSession(session: SessionRecord): Promise<void>;
-  /** The `sid` cookie's Max-Age: the idle expiry in seconds. */
-  sessionMaxAge(): Promise<number>;
+  /**
+   * Slides a session's idle expiry (written at most once a minute); a promise only when there
+   * is something to wait for.
+   */
+  touchSession(session: SessionRecord): Promise<void> | undefined;
+  /** The `sid` cookie's Max-Age: the idle expiry in seconds (without a promise when at hand). */
+  sessionMaxAge(): number | Promise<number>;
   /** Frappe's site-wide limiter (site config `rate_limit`), when configured. */
   readonly siteRateLimiter?: SiteRateLimiter;
   /**

@@ -269,8 +269,11 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     if (auth.sessionExpired) clearLoginCookies(state.response);
     if (auth.session && auth.method === 'session') {
       const session = auth.session;
-      if (auth.sessionViaCookie) setSidCookie(state.response, String(state.info.cookies.sid), await services.sessionMaxAge(), state.info.secure);
-      services.touchSession(session).catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
+      if (auth.sessionViaCookie) {
+        const maxAge = services.sessionMaxAge();
+        setSidCookie(state.response, String(state.info.cookies.sid), typeof maxAge === 'number' ? maxAge : await maxAge, state.info.secure);
+      }
+      services.touchSession(session)?.catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
     }
     for (const hook of services.requestHooks.before) await hook({ request: state.info, user: state.principal.user });
     // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
@@ -366,7 +369,10 @@ async function tracebackShown(services: ApiServices, state: RequestState | undef
  * in Frappe) before the client sees success, then sends the body.
  */
 export async function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): Promise<FastifyReply> {
-  await request.cortado.uow.finish(UNSAFE.has(request.method));
+  const uow = request.cortado.uow;
+  // Most reads never opened a transaction: nothing to wait for.
+  if (uow.inTransaction) await uow.finish(UNSAFE.has(request.method));
+  else void uow.finish(false);
   const v2 = apiVersionOf(request.cortado.info.path) === 'v2';
   let payload = request.cortado.auth?.sessionExpired && !v2 ? { ...body, session_expired: 1 } : body;
   const messages = request.cortado.messages;

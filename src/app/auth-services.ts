@@ -111,6 +111,7 @@ export function authServicesFor(site: Site): AuthServices {
     registry: site.registry,
     hashKey: apiSecretHashKey(site.config.encryption_key),
     settings: () => settings.get(),
+    peekSettings: () => settings.peek(),
   };
   const appHooks = site.apps.map((a) => a.definition.hooks ?? {});
   const hooks: LoginCollaborators['hooks'] = {

@@ -20,4 +20,9 @@ export interface AuthDeps {
   /** Key for keyed hashes of high-entropy secrets (API secrets, session ids, tokens). */
   readonly hashKey: string;
   settings(): Promise<SystemSettings>;
+  /**
+   * The settings while the cached copy is fresh, else undefined: per-request paths take them
+   * without a promise (`peekSettings?.() ?? await settings()`).
+   */
+  peekSettings?(): SystemSettings | undefined;
 }

@@ -13,7 +13,7 @@ import type { AuthDeps } from './auth-deps.ts';
 import { verifyUserApiKey } from './api-keys.ts';
 import type { AuthHook } from './auth-hook.ts';
 import type { CredentialCache, UserAccess } from './credential-cache.ts';
-import type { IpRulesPort, LoginAttemptsPort } from './login-collaborators.ts';
+import type { IpRulesPort, LockStatePort, LoginAttemptsPort } from './login-collaborators.ts';
 import { parseAuthorization } from './parse-authorization.ts';
 import type { SessionRecord, SessionStore } from './sessions/session-store.ts';
 
@@ -102,14 +102,24 @@ const USER_ACCESS_SQL =
 
 const GUEST_ACCESS: UserAccess = Object.freeze({ principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null });
 
+/** Refuses a locked-out IP or key; answers whether the key has failures counted. */
+function lockVerdict(attempts: LoginAttemptsPort, settings: SystemSettings, byIp: LockStatePort, byKey: LockStatePort): boolean {
+  if (byIp.locked) throw attempts.lockedError(byIp.retryAfter, settings.allow_login_after_fail);
+  if (byKey.locked) throw attempts.lockedError(byKey.retryAfter, settings.allow_login_after_fail);
+  // Unknown (an older port): assume there is a counter to reset.
+  return byKey.failures === undefined || byKey.failures > 0;
+}
+
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const { deps, sessions } = options;
   const cache = options.credentials;
 
+  /** The user's access when known without a query (Guest, or cached); the common case on every request. */
+  const knownAccess = (user: string): UserAccess | undefined => (user === GUEST ? GUEST_ACCESS : cache?.access(user));
+
   async function loadAccess(user: string): Promise<UserAccess | undefined> {
-    if (user === GUEST) return GUEST_ACCESS;
-    const cached = cache?.access(user);
-    if (cached) return cached;
+    const known = knownAccess(user);
+    if (known) return known;
     const epoch = cache?.epoch ?? 0;
     const rows = await deps.storage.all<UserAccessRow>(USER_ACCESS_SQL, [user, user]);
     const row = rows.find((r) => r.kind === 'user');
@@ -137,16 +147,18 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (keyRestriction && !rules.allowed(keyRestriction, ip)) throw rules.refusal(ip);
   }
 
-  /** Refuses a locked-out IP or key; returns whether the key has failures counted. */
-  async function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): Promise<boolean> {
+  /** `lockVerdict`, without a promise when the counters are at hand (an in-process cache, nothing locked). */
+  function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): boolean | Promise<boolean> {
     const attempts = options.attempts;
     if (!attempts) return false;
+    const keyCounter = `api-key:${key}`;
+    const ipNow = attempts.lockedNow?.('ip', ip, settings);
+    const keyNow = attempts.lockedNow?.('user', keyCounter, settings);
+    if (ipNow && keyNow) return lockVerdict(attempts, settings, ipNow, keyNow);
     // Both at once: on Redis that is one round trip (the two commands are pipelined), not two.
-    const [byIp, byKey] = await Promise.all([attempts.isLocked('ip', ip, settings), attempts.isLocked('user', `api-key:${key}`, settings)]);
-    if (byIp.locked) throw attempts.lockedError(byIp.retryAfter, settings.allow_login_after_fail);
-    if (byKey.locked) throw attempts.lockedError(byKey.retryAfter, settings.allow_login_after_fail);
-    // Unknown (an older port): assume there is a counter to reset.
-    return byKey.failures === undefined || byKey.failures > 0;
+    return Promise.all([ipNow ?? attempts.isLocked('ip', ip, settings), keyNow ?? attempts.isLocked('user', keyCounter, settings)]).then(([byIp, byKey]) =>
+      lockVerdict(attempts, settings, byIp, byKey),
+    );
   }
 
   async function recordKeyFailure(key: string, ip: string, settings: SystemSettings): Promise<void> {
@@ -155,7 +167,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   return async function authenticate(request, args) {
-    const settings = await deps.settings();
+    const settings = deps.peekSettings?.() ?? (await deps.settings());
     let principal: Principal = GUEST_PRINCIPAL;
     let access: UserAccess | undefined;
     let method: AuthMethod = 'guest';
@@ -174,7 +186,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (sid && sid !== GUEST) {
       const resumed = await sessions.resume(sid);
       if (resumed && 'session' in resumed) {
-        access = await loadAccess(resumed.session.user);
+        access = knownAccess(resumed.session.user) ?? (await loadAccess(resumed.session.user));
         if (access) {
           session = resumed.session;
           principal = access.principal;
@@ -195,7 +207,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const clientAuth = options.clientAuthPaths?.has(request.path) && /^basic /i.test(rawAuthorization ?? '');
     const authorization = parseAuthorization(clientAuth ? undefined : rawAuthorization);
     if (authorization.kind === 'api-key') {
-      const hasFailures = await assertKeyNotLocked(authorization.key, request.ip, settings);
+      const locked = assertKeyNotLocked(authorization.key, request.ip, settings);
+      const hasFailures = typeof locked === 'boolean' ? locked : await locked;
       const source = request.headers['frappe-authorization-source']?.trim();
       const custom = Boolean(source && source !== 'User');
       // Keys of another DocType are never cached: cortado does not know what their rows hold.
@@ -215,7 +228,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         const user = await verifyUserApiKey(deps.storage, authorization.key, authorization.secret, deps.hashKey);
         match = user ? { user } : undefined;
       }
-      const keyAccess = match ? await loadAccess(match.user) : undefined;
+      const keyAccess = match ? (knownAccess(match.user) ?? (await loadAccess(match.user))) : undefined;
       if (!match || !keyAccess) {
         await recordKeyFailure(authorization.key, request.ip, settings);
         refuse();
@@ -241,7 +254,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const cachedMatch = match !== undefined;
       const epoch = cache?.epoch ?? 0;
       if (!match && options.bearer) match = await options.bearer(authorization.token, request);
-      const bearerAccess = match ? await loadAccess(match.user) : undefined;
+      const bearerAccess = match ? (knownAccess(match.user) ?? (await loadAccess(match.user))) : undefined;
       if (match && bearerAccess && cacheKey && !cachedMatch) cache?.setCredential(cacheKey, match, epoch);
       if (!match || !bearerAccess) {
         const metadata = options.resourceMetadataUrl ? `, resource_metadata="${options.resourceMetadataUrl(request)}"` : '';

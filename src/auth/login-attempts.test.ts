@@ -127,6 +127,24 @@ function runLockoutSuite(name: string, open: () => Promise<Harness>): void {
       }
     }));
 
+    it('lockedNow answers as isLocked does when it answers at all, and leaves a lockout to isLocked', withTracker(async (t, h) => {
+      const s = settings(2, 60);
+      const now = () => t.lockedNow('user', 'now@example.com', s);
+      const later = () => t.isLocked('user', 'now@example.com', s);
+      // A cache in this process answers at once; one behind a server never does.
+      const local = h.cache.getLocal !== undefined;
+      assert.deepEqual(now(), local ? await later() : undefined);
+      await t.recordFailure('user', 'now@example.com', s);
+      await t.recordFailure('user', 'now@example.com', s);
+      assert.deepEqual(now(), local ? { locked: false, retryAfter: 0, failures: 2 } : undefined);
+      assert.deepEqual(now(), local ? await later() : undefined);
+      await t.recordFailure('user', 'now@example.com', s);
+      assert.equal(now(), undefined);
+      assert.equal((await later()).locked, true);
+      // Tracking off: nothing to look up, on any cache.
+      assert.deepEqual(t.lockedNow('user', 'now@example.com', settings(0, 60)), { locked: false, retryAfter: 0, failures: 0 });
+    }));
+
     it('user names are case-insensitive', withTracker(async (t) => {
       const s = settings(1, 60);
       await t.recordFailure('user', 'Admin@Example.com', s);

@@ -29,6 +29,12 @@ export interface LockState {
 export interface LoginAttempts {
   /** Whether this user name or IP is locked out now. Check before acting on the password. */
   isLocked(kind: AttemptKind, key: string, settings: LockoutSettings): Promise<LockState>;
+  /**
+   * The same answer without a promise when it can be given at once: tracking is off, or the
+   * cache is in this process and the count is within the limit. Undefined otherwise (ask
+   * `isLocked`). Every request made with an API key asks twice.
+   */
+  lockedNow(kind: AttemptKind, key: string, settings: LockoutSettings): LockState | undefined;
   /** Counts one failure; returns the count in the current window (0 when tracking is off). */
   recordFailure(kind: AttemptKind, key: string, settings: LockoutSettings): Promise<number>;
   /** Forgets the failures, as Frappe does after a successful login. */
@@ -73,16 +79,35 @@ function ipAttemptKey(key: string): string {
   return `login_failed:ip:${hex(0)}:${hex(2)}:${hex(4)}:${hex(6)}::/64`;
 }
 
+const NOT_TRACKED: LockState = Object.freeze({ locked: false, retryAfter: 0, failures: 0 });
+
+/** The failures a stored counter stands for; a value that is not a count is still something to reset. */
+function failuresOf(stored: string | undefined): number {
+  if (stored === undefined) return 0;
+  const count = Number(stored);
+  return Number.isFinite(count) && count > 0 ? count : 1;
+}
+
 export function createLoginAttempts(cache: Cache): LoginAttempts {
+  const getLocal = cache.getLocal;
   return {
+    lockedNow(kind, key, settings) {
+      const limit = limits(settings);
+      if (limit === undefined) return NOT_TRACKED;
+      if (getLocal === undefined) return undefined;
+      const stored = getLocal(attemptKey(kind, key));
+      // Over the limit the answer needs the window's TTL: `isLocked` reads it.
+      if (Number(stored ?? 0) > limit.max) return undefined;
+      return stored === undefined ? NOT_TRACKED : { locked: false, retryAfter: 0, failures: failuresOf(stored) };
+    },
+
     async isLocked(kind, key, settings) {
       const limit = limits(settings);
-      if (limit === undefined) return { locked: false, retryAfter: 0, failures: 0 };
+      if (limit === undefined) return NOT_TRACKED;
       const cacheKey = attemptKey(kind, key);
       const stored = await cache.get(cacheKey);
       const count = Number(stored ?? 0);
-      // A stored value that is not a count is still something to reset.
-      const failures = stored === undefined ? 0 : Number.isFinite(count) && count > 0 ? count : 1;
+      const failures = failuresOf(stored);
       if (!(count > limit.max)) return { locked: false, retryAfter: 0, failures };
       // The TTL is the rest of the window; undefined means it closed since the read.
       const left = await cache.ttl(cacheKey);

@@ -20,8 +20,16 @@ export interface UserRow {
   bypass_restrict_ip_check_if_2fa_enabled: number | string | null;
 }
 
+export interface LockStatePort {
+  locked: boolean;
+  retryAfter: number;
+  failures?: number;
+}
+
 export interface LoginAttemptsPort {
-  isLocked(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<{ locked: boolean; retryAfter: number; failures?: number }>;
+  isLocked(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<LockStatePort>;
+  /** `isLocked`'s answer without a promise when it is at hand, else undefined. */
+  lockedNow?(kind: 'ip' | 'user', key: string, settings: SystemSettings): LockStatePort | undefined;
   recordFailure(kind: 'ip' | 'user', key: string, settings: SystemSettings): Promise<unknown>;
   reset(kind: 'ip' | 'user', key: string): Promise<void>;
   lockedError(retryAfter: number, allowLoginAfterFail: number): FrappeError;

@@ -8,6 +8,9 @@ import type { Row, RunResult, SqlExecutor, SqlValue, Storage, Transaction } from
 
 const READ_ONLY = /^\s*SELECT\b/i;
 
+const FINISHED: Promise<void> = Promise.resolve();
+const firstRow = <T>(rows: T[]): T | undefined => rows[0];
+
 export class UnitOfWork implements SqlExecutor {
   readonly #storage: Storage;
   #tx: Transaction | undefined;
@@ -35,23 +38,33 @@ export class UnitOfWork implements SqlExecutor {
     return this.#starting;
   }
 
-  async all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+  // `all` and `get` hand on the storage's promise rather than wrap it in an async function's:
+  // every read of every request passes here.
+  all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
     if (!this.inTransaction && READ_ONLY.test(sql)) return this.#storage.all<T>(sql, params);
-    return (await this.begin()).all<T>(sql, params);
+    return this.begin().then((tx) => tx.all<T>(sql, params));
   }
 
-  async get<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return (await this.all<T>(sql, params))[0];
+  get<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return this.all<T>(sql, params).then(firstRow);
   }
 
   async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     return (await this.begin()).run(sql, params);
   }
 
-  /** Ends the unit: commits when `commit` is true and a transaction is open, else rolls back. */
-  async finish(commit: boolean): Promise<void> {
-    if (this.#finished) return;
+  /**
+   * Ends the unit: commits when `commit` is true and a transaction is open, else rolls back.
+   * A unit that never opened one (most reads) ends at once, without a promise of its own.
+   */
+  finish(commit: boolean): Promise<void> {
+    if (this.#finished) return FINISHED;
     this.#finished = true;
+    if (this.#tx === undefined && this.#starting === undefined) return FINISHED;
+    return this.#end(commit);
+  }
+
+  async #end(commit: boolean): Promise<void> {
     const tx = this.#tx ?? (this.#starting ? await this.#starting : undefined);
     if (!tx || !tx.open) return;
     if (commit) await tx.commit();

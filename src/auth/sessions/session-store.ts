@@ -174,15 +174,34 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
 
   // Parsed once per settings object (they are replaced, never changed, when saved).
   let idle: { settings: SystemSettings; seconds: number } | undefined;
-  async function idleSeconds(): Promise<number> {
-    const settings = await deps.settings();
+  function idleOf(settings: SystemSettings): number {
     if (idle?.settings !== settings) idle = { settings, seconds: parseSessionExpiry(settings.session_expiry) ?? 240 * 3600 };
     return idle.seconds;
+  }
+  /** Without a promise while the settings are fresh: a session request asks up to three times. */
+  function idleSecondsNow(): number | Promise<number> {
+    const settings = deps.peekSettings?.();
+    return settings ? idleOf(settings) : deps.settings().then(idleOf);
+  }
+
+  /** `touch` with the idle time known; a promise only when the row is written at once. */
+  function slide(session: SessionRecord, idleSeconds: number): Promise<void> | undefined {
+    const now = deps.clock.now();
+    const every = Math.min(TOUCH_EVERY_MS, idleSeconds * 10);
+    if (now.getTime() - parseTime(session.lastActive) < every) return undefined;
+    session.lastActive = formatDatetime(now);
+    if (closed) return deps.storage.run(SESSION_TOUCH_SQL, [session.lastActive, session.sidHash, session.lastActive]).then(() => undefined);
+    pending.set(session.sidHash, { user: session.user, lastActive: session.lastActive });
+    scheduleFlush();
+    return undefined;
   }
 
   return {
     /** Seconds a session lives without activity (the `sid` cookie's Max-Age). */
-    idleSeconds,
+    async idleSeconds(): Promise<number> {
+      return idleSecondsNow();
+    },
+    idleSecondsNow,
 
     async create(input: NewSession): Promise<{ sid: string; session: SessionRecord }> {
       const sid = randomBytes(28).toString('hex');
@@ -210,7 +229,8 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     async resume(sid: string): Promise<ResumeResult> {
       if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
       const sidHash = hashOfKnown(sid);
-      const idle = (await idleSeconds()) * 1000;
+      const seconds = idleSecondsNow();
+      const idle = (typeof seconds === 'number' ? seconds : await seconds) * 1000;
       const cached = cache?.session(sidHash);
       // Expiry is only ever decided on the stored row (another node may have seen activity).
       if (cached && deps.clock.now().getTime() - parseTime(cached.lastActive) <= idle) return { session: cached };
@@ -237,17 +257,10 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
      * at once; the row is written with other touches within `touchFlushMs` (and on close): no
      * request waits for a write.
      */
-    async touch(session: SessionRecord): Promise<void> {
-      const now = deps.clock.now();
-      const every = Math.min(TOUCH_EVERY_MS, (await idleSeconds()) * 10);
-      if (now.getTime() - parseTime(session.lastActive) < every) return;
-      session.lastActive = formatDatetime(now);
-      if (closed) {
-        await deps.storage.run(SESSION_TOUCH_SQL, [session.lastActive, session.sidHash, session.lastActive]);
-        return;
-      }
-      pending.set(session.sidHash, { user: session.user, lastActive: session.lastActive });
-      scheduleFlush();
+    touch(session: SessionRecord): Promise<void> | undefined {
+      const seconds = idleSecondsNow();
+      if (typeof seconds !== 'number') return seconds.then((fresh) => slide(session, fresh));
+      return slide(session, seconds);
     },
 
     /** Writes the pending touches now. */
@@ -301,7 +314,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
       // Activity not written yet must count.
       await flushTouches().catch(() => undefined);
       const now = nowText();
-      const idle = await idleSeconds();
+      const idle = await idleSecondsNow();
       const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - idle * 1000));
       const result = await deps.storage.run('DELETE FROM "__Sessions" WHERE "expires_at" <= ? OR "last_active" < ?', [now, cutoff]);
       return result.changes;

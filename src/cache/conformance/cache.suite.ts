@@ -95,6 +95,22 @@ export function runCacheConformance(name: string, open: () => Promise<OpenedCach
           ['once'],
         );
       });
+
+      it('getLocal, on adapters that have it, answers as get does: values, missing and expired keys, counters, a closed cache', async ({ cache, advance }) => {
+        const getLocal = cache.getLocal;
+        // Adapters that must ask a server leave it out; callers then take the promise.
+        if (getLocal === undefined) return;
+        assert.equal(getLocal('missing'), undefined);
+        await cache.set('k', 'v');
+        await cache.set('short', 'lived', 1);
+        await cache.increment('n');
+        for (const key of ['k', 'short', 'n', 'missing']) assert.equal(getLocal(key), await cache.get(key), key);
+        await advance(1100);
+        assert.equal(getLocal('short'), undefined);
+        assert.equal(getLocal('k'), 'v');
+        await cache.close();
+        assert.throws(() => getLocal('k'), { name: 'CacheUnavailable' });
+      });
     });
 
     describe('expiry', () => {

@@ -69,9 +69,13 @@ export class MemoryCache implements Cache {
   }
 
   async get(key: string): Promise<string | undefined> {
+    return this.getLocal(key);
+  }
+
+  readonly getLocal = (key: string): string | undefined => {
     this.#check();
     return this.#entry(key)?.value;
-  }
+  };
 
   async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
     this.#check();

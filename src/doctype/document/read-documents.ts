@@ -57,8 +57,11 @@ function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'r
  */
 const rowByName = new WeakMap<DocTypeMeta, string>();
 
-export async function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
-  if (!isStorableName(name)) return undefined;
+const NO_ROW: Promise<undefined> = Promise.resolve(undefined);
+
+/** Not `async`: the read's own promise is handed on (this runs for every document read). */
+export function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
+  if (!isStorableName(name)) return NO_ROW;
   let sql = rowByName.get(meta);
   if (sql === undefined) {
     const q = ctx.db.dialect.quote;
