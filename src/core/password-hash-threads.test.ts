@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HASH_THREAD_NICE } from './password-hash-threads.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
@@ -43,5 +44,34 @@ describe('password hashing threads', () => {
       timeout: 60_000,
     });
     assert.equal(output.trim(), 'verified');
+  });
+
+  it('report a thread that cannot run as unavailable, never as a wrong password', () => {
+    // The modules copied without the worker's file: every hashing thread fails to start.
+    const repo = new URL('../..', import.meta.url);
+    const folder = mkdtempSync(join(tmpdir(), 'cortado-hash-threads-'));
+    try {
+      for (const file of ['passwords.ts', 'password-hash-threads.ts', 'crypto.ts']) copyFileSync(new URL(`src/core/${file}`, repo), join(folder, file));
+      symlinkSync(new URL('node_modules', repo).pathname, join(folder, 'node_modules'));
+      writeFileSync(join(folder, 'package.json'), '{ "type": "module" }');
+      const script = [
+        `const { hashPassword, verifyPassword } = await import(${JSON.stringify(join(folder, 'passwords.ts'))});`,
+        "const outcome = (promise) => promise.then((value) => `answered ${JSON.stringify(value)}`, (error) => `${error.name}: ${error.message}`);",
+        "console.log(await outcome(hashPassword('pw')));",
+        "console.log(await outcome(verifyPassword('pw', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g')));",
+        "console.log(await outcome(verifyPassword('pw', '$pbkdf2-sha256$29000$c2FsdHNhbHQ$' + 'A'.repeat(43))));",
+        // A malformed stored hash never reaches a thread: still a plain refusal.
+        "console.log(await outcome(verifyPassword('pw', 'not a hash')));",
+      ].join('\n');
+      const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+      assert.deepEqual(output.trim().split('\n'), [
+        'HashThreadUnavailable: the password hashing thread stopped',
+        'HashThreadUnavailable: the password hashing thread stopped',
+        'HashThreadUnavailable: the password hashing thread stopped',
+        'answered {"ok":false,"needsRehash":false}',
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -53,6 +53,14 @@ interface Job {
 
 type Reply = { ok: true; value: unknown } | { ok: false };
 
+/**
+ * No thread could compute the hash: one could not start, or stopped while working. A fault of
+ * the server, not an answer about the password: callers must not report it as a wrong one.
+ */
+export class HashThreadUnavailable extends Error {
+  override name = 'HashThreadUnavailable';
+}
+
 const WORKER_URL = new URL('./password-hash-worker.mjs', import.meta.url);
 
 const queue: Job[] = [];
@@ -62,6 +70,8 @@ let running = 0;
 class HashThread {
   private readonly worker: Worker;
   private job: Job | undefined;
+  /** Why the thread stopped, when it failed (a module that would not load, …). */
+  private failure: unknown;
 
   constructor() {
     // No execArgv: the worker is plain JavaScript and needs none of the main thread's loaders.
@@ -69,7 +79,7 @@ class HashThread {
     this.worker.unref();
     this.worker.on('message', (reply: Reply) => this.finish(reply));
     // An 'error' is followed by 'exit'; the listener keeps it from being thrown.
-    this.worker.on('error', () => undefined);
+    this.worker.on('error', (error) => void (this.failure = error));
     this.worker.on('exit', () => this.gone());
   }
 
@@ -98,7 +108,7 @@ class HashThread {
     if (at >= 0) idle.splice(at, 1);
     const job = this.job;
     this.job = undefined;
-    job?.reject(new Error('the password hashing thread stopped'));
+    job?.reject(new HashThreadUnavailable('the password hashing thread stopped', { cause: this.failure }));
     dispatch();
   }
 }
@@ -108,14 +118,22 @@ function dispatch(): void {
     let thread = idle.pop();
     if (!thread) {
       if (running >= MAX_CONCURRENT_HASHES) return;
+      try {
+        thread = new HashThread();
+      } catch (error) {
+        (queue.shift() as Job).reject(new HashThreadUnavailable('a password hashing thread could not start', { cause: error }));
+        continue;
+      }
       running += 1;
-      thread = new HashThread();
     }
     thread.run(queue.shift() as Job);
   }
 }
 
-/** Runs one slow hash on a hashing thread. Rejects without detail when the hash throws. */
+/**
+ * Runs one slow hash on a hashing thread. Rejects without detail when the hash throws, and
+ * with `HashThreadUnavailable` when no thread could run it.
+ */
 export function onHashThread<K extends Op>(op: K, ...args: JobTypes[K]['args']): Promise<JobTypes[K]['result']> {
   return new Promise((resolve, reject) => {
     queue.push({ op, args, resolve: resolve as (value: unknown) => void, reject });

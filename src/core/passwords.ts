@@ -14,7 +14,7 @@
  */
 import { parseOptions as argon2ParseOptions } from '@node-rs/argon2';
 import { constantEqualBytes } from './crypto.ts';
-import { onHashThread } from './password-hash-threads.ts';
+import { HashThreadUnavailable, onHashThread } from './password-hash-threads.ts';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
 export const ARGON2_POLICY = Object.freeze({
@@ -46,6 +46,11 @@ export interface VerifyResult {
   needsRehash: boolean;
 }
 
+/** A hashing thread that could not run is the server's fault: passed on, never a wrong password. */
+function unlessUnavailable(error: unknown): void {
+  if (error instanceof HashThreadUnavailable) throw error;
+}
+
 const FAIL: VerifyResult = Object.freeze({ ok: false, needsRehash: false }) as VerifyResult;
 
 /** An argon2id hash of `password` at the current policy. */
@@ -63,7 +68,8 @@ export async function hashPassword(password: string): Promise<string> {
 
 /**
  * Checks `password` against a stored hash. Never throws for a malformed or unknown stored
- * value: that is `{ ok: false }`. `needsRehash` is only ever true together with `ok`.
+ * value: that is `{ ok: false }`. `needsRehash` is only ever true together with `ok`. Rejects
+ * with `HashThreadUnavailable` when no hashing thread could run the check.
  */
 export async function verifyPassword(password: string, stored: string): Promise<VerifyResult> {
   if (typeof password !== 'string' || typeof stored !== 'string') return { ...FAIL };
@@ -88,7 +94,8 @@ async function verifyArgon2(password: string, stored: string): Promise<VerifyRes
   let ok: boolean;
   try {
     ok = await onHashThread('argon2Verify', stored, password);
-  } catch {
+  } catch (error) {
+    unlessUnavailable(error);
     return { ...FAIL };
   }
   if (!ok) return { ...FAIL };
@@ -133,7 +140,8 @@ async function verifyPbkdf2Sha256(password: string, stored: string): Promise<Ver
   try {
     // passlib encodes a text password as UTF-8 before hashing.
     derived = await onHashThread('pbkdf2Sha256', password, salt, rounds, PBKDF2_KEY_BYTES);
-  } catch {
+  } catch (error) {
+    unlessUnavailable(error);
     return { ...FAIL };
   }
   if (!constantEqualBytes(derived, checksum)) return { ...FAIL };
