@@ -3,12 +3,11 @@
  * disabled users, forced password reset, two-factor, hooks, IP restriction, login hours, and
  * finally a new session. Failures answer Frappe's bare 401 bodies and are logged.
  */
-import { randomToken } from '../core/crypto.ts';
 import { createResetKey } from './password-reset.ts';
 import { formatDate, formatDatetime } from '../core/clock.ts';
 import { frappeError, FrappeError } from '../core/errors.ts';
 import type { RequestInfo } from '../core/request-info.ts';
-import { hashPassword, verifyPassword } from '../core/passwords.ts';
+import { decoyHash, verifyPassword } from '../core/passwords.ts';
 import { getHashedField } from '../doctype/document/password-fields.ts';
 import { principalFor, ADMINISTRATOR, GUEST, type Principal } from '../doctype/principal.ts';
 import { rolesOf } from '../doctype/users.ts';
@@ -20,9 +19,6 @@ import type { LoginCollaborators, UserRow } from './login-collaborators.ts';
 export type { LoginCollaborators } from './login-collaborators.ts';
 
 const MAX_PASSWORD = 512;
-// Verified when the user is unknown, so timing does not reveal which user names exist.
-let dummyHash: Promise<string> | undefined;
-const getDummyHash = () => (dummyHash ??= hashPassword(randomToken(16)));
 
 export interface LoginOutcome {
   /** The JSON body of the response (v1 shape). */
@@ -169,7 +165,7 @@ export function createLoginService(deps: AuthDeps, sessions: SessionStore, colla
       if (pwd.length > MAX_PASSWORD) return fail('Password size exceeded the maximum allowed size', usr, info);
       const row = await findUserForLogin(deps, usr, settings);
       const stored = row ? await getHashedField(deps.storage, 'User', row.name, 'password') : undefined;
-      const verified = await verifyPassword(pwd, stored ?? (await getDummyHash()));
+      const verified = await verifyPassword(pwd, stored ?? (await decoyHash()));
       const passwordOk = stored !== undefined && verified.ok;
       await assertNotLocked('ip', info.ip, settings);
       if (!row) {

@@ -46,7 +46,7 @@ describe('password hashing threads', () => {
     assert.equal(output.trim(), 'verified');
   });
 
-  it('report a thread that cannot run as unavailable, never as a wrong password', () => {
+  it('report a thread that cannot run as unavailable, never as a wrong password, and keep no failed decoy', () => {
     // The modules copied without the worker's file: every hashing thread fails to start.
     const repo = new URL('../..', import.meta.url);
     const folder = mkdtempSync(join(tmpdir(), 'cortado-hash-threads-'));
@@ -55,13 +55,17 @@ describe('password hashing threads', () => {
       symlinkSync(new URL('node_modules', repo).pathname, join(folder, 'node_modules'));
       writeFileSync(join(folder, 'package.json'), '{ "type": "module" }');
       const script = [
-        `const { hashPassword, verifyPassword } = await import(${JSON.stringify(join(folder, 'passwords.ts'))});`,
+        `const { decoyHash, hashPassword, verifyPassword } = await import(${JSON.stringify(join(folder, 'passwords.ts'))});`,
         "const outcome = (promise) => promise.then((value) => `answered ${JSON.stringify(value)}`, (error) => `${error.name}: ${error.message}`);",
         "console.log(await outcome(hashPassword('pw')));",
         "console.log(await outcome(verifyPassword('pw', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g')));",
         "console.log(await outcome(verifyPassword('pw', '$pbkdf2-sha256$29000$c2FsdHNhbHQ$' + 'A'.repeat(43))));",
         // A malformed stored hash never reaches a thread: still a plain refusal.
         "console.log(await outcome(verifyPassword('pw', 'not a hash')));",
+        // The unknown-user decoy fails too, and is made afresh once threads can run again.
+        "console.log(await outcome(decoyHash()));",
+        `(await import('node:fs')).copyFileSync(${JSON.stringify(new URL('src/core/password-hash-worker.mjs', repo).pathname)}, ${JSON.stringify(join(folder, 'password-hash-worker.mjs'))});`,
+        "console.log(await outcome(decoyHash().then((hash) => hash.startsWith('$argon2id$'))));",
       ].join('\n');
       const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
       assert.deepEqual(output.trim().split('\n'), [
@@ -69,6 +73,8 @@ describe('password hashing threads', () => {
         'HashThreadUnavailable: the password hashing thread stopped',
         'HashThreadUnavailable: the password hashing thread stopped',
         'answered {"ok":false,"needsRehash":false}',
+        'HashThreadUnavailable: the password hashing thread stopped',
+        'answered true',
       ]);
     } finally {
       rmSync(folder, { recursive: true, force: true });

@@ -13,7 +13,7 @@
  * The password never appears in a log line, an error message or an exception's cause.
  */
 import { parseOptions as argon2ParseOptions } from '@node-rs/argon2';
-import { constantEqualBytes } from './crypto.ts';
+import { constantEqualBytes, randomToken } from './crypto.ts';
 import { HashThreadUnavailable, onHashThread } from './password-hash-threads.ts';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
@@ -64,6 +64,21 @@ export async function hashPassword(password: string): Promise<string> {
     parallelism: ARGON2_POLICY.parallelism,
     outputLen: ARGON2_POLICY.outputLen,
   });
+}
+
+let decoy: Promise<string> | undefined;
+
+/**
+ * A hash of a random password, made once per process: a login for an unknown user is checked
+ * against it, so it takes as long as a known user's. A failed attempt is not kept, or every
+ * later such login would fail with it.
+ */
+export function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomToken(16)).catch((error: unknown) => {
+    decoy = undefined;
+    throw error;
+  });
+  return decoy;
 }
 
 /**
