@@ -198,7 +198,7 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     trustedPeer: createTrustedPeerCheck(site.config.trusted_proxies),
     csrf: auth.csrf,
     touchSession: (session) => auth.sessions.touch(session),
-    sessionMaxAge: () => auth.sessions.idleSecondsNow(),
+    sessionMaxAge: () => auth.sessions.idleSeconds(),
     siteRateLimiter: auth.siteRateLimiter,
     limitMethod: methodLimiter(site),
     tracebacksAllowed: async () => (await auth.settings.get()).allow_error_traceback,

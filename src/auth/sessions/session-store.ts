@@ -178,16 +178,19 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     if (idle?.settings !== settings) idle = { settings, seconds: parseSessionExpiry(settings.session_expiry) ?? 240 * 3600 };
     return idle.seconds;
   }
-  /** Without a promise while the settings are fresh: a session request asks up to three times. */
-  function idleSecondsNow(): number | Promise<number> {
+  /**
+   * Seconds a session lives without activity (the `sid` cookie's Max-Age); without a promise
+   * while the settings are fresh: a session request asks up to three times.
+   */
+  function idleSeconds(): number | Promise<number> {
     const settings = deps.peekSettings?.();
     return settings ? idleOf(settings) : deps.settings().then(idleOf);
   }
 
   /** `touch` with the idle time known; a promise only when the row is written at once. */
-  function slide(session: SessionRecord, idleSeconds: number): Promise<void> | undefined {
+  function slide(session: SessionRecord, idleFor: number): Promise<void> | undefined {
     const now = deps.clock.now();
-    const every = Math.min(TOUCH_EVERY_MS, idleSeconds * 10);
+    const every = Math.min(TOUCH_EVERY_MS, idleFor * 10);
     if (now.getTime() - parseTime(session.lastActive) < every) return undefined;
     session.lastActive = formatDatetime(now);
     if (closed) return deps.storage.run(SESSION_TOUCH_SQL, [session.lastActive, session.sidHash, session.lastActive]).then(() => undefined);
@@ -197,11 +200,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
   }
 
   return {
-    /** Seconds a session lives without activity (the `sid` cookie's Max-Age). */
-    async idleSeconds(): Promise<number> {
-      return idleSecondsNow();
-    },
-    idleSecondsNow,
+    idleSeconds,
 
     async create(input: NewSession): Promise<{ sid: string; session: SessionRecord }> {
       const sid = randomBytes(28).toString('hex');
@@ -229,7 +228,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     async resume(sid: string): Promise<ResumeResult> {
       if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
       const sidHash = hashOfKnown(sid);
-      const seconds = idleSecondsNow();
+      const seconds = idleSeconds();
       const idle = (typeof seconds === 'number' ? seconds : await seconds) * 1000;
       const cached = cache?.session(sidHash);
       // Expiry is only ever decided on the stored row (another node may have seen activity).
@@ -258,7 +257,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
      * request waits for a write.
      */
     touch(session: SessionRecord): Promise<void> | undefined {
-      const seconds = idleSecondsNow();
+      const seconds = idleSeconds();
       if (typeof seconds !== 'number') return seconds.then((fresh) => slide(session, fresh));
       return slide(session, seconds);
     },
@@ -314,7 +313,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
       // Activity not written yet must count.
       await flushTouches().catch(() => undefined);
       const now = nowText();
-      const idle = await idleSecondsNow();
+      const idle = await idleSeconds();
       const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - idle * 1000));
       const result = await deps.storage.run('DELETE FROM "__Sessions" WHERE "expires_at" <= ? OR "last_active" < ?', [now, cutoff]);
       return result.changes;
