@@ -86,8 +86,23 @@ function missingName(meta: DocTypeMeta, fieldname: string): never {
   });
 }
 
+/** Rules naming a document by their own pattern or a value; any other rule means a random hash. */
+const NOT_HASH_PREFIXES = ['field:', 'naming_series:', 'format:'];
+
+/**
+ * Whether new documents of the DocType get a random hash name (`hash`, an empty autoname, or
+ * a rule Frappe does not know): a clash with an existing name is then chance, and the insert
+ * draws another name, as Frappe's `db_insert` does.
+ */
+export function namedByHash(meta: DocTypeMeta): boolean {
+  const lower = meta.autoname.toLowerCase();
+  if (meta.issingle || lower === 'prompt' || lower === 'autoincrement' || meta.autoname.includes('#')) return false;
+  return !NOT_HASH_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
 /** Gives a new document its name according to the DocType's autoname rule. */
 export async function newName(meta: DocTypeMeta, doc: Doc, ctx: NamingContext): Promise<string | number> {
+  if (namedByHash(meta)) return randomHex(10);
   const rule = meta.autoname;
   const lower = rule.toLowerCase();
   if (meta.issingle) return meta.name;
@@ -112,8 +127,7 @@ export async function newName(meta: DocTypeMeta, doc: Doc, ctx: NamingContext): 
     return nameFromSeries(pattern, doc, ctx);
   }
   if (lower.startsWith('format:')) return validateName(meta, await nameFromFormat(rule.slice('format:'.length), doc, ctx));
-  if (rule.includes('#')) return nameFromSeries(rule, doc, ctx);
-  return randomHex(10);
+  return nameFromSeries(rule, doc, ctx);
 }
 
 /** Names Frappe refuses: empty, too long, control characters, "New <DocType>" prefixes. */

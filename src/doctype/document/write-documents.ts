@@ -10,7 +10,7 @@ import { UniqueViolation, type Row, type SqlValue } from '../../storage/types.ts
 import type { DocTypeMeta, PermissionType } from '../meta/types.ts';
 import { assertDocPermission, assertDoctypePermission, readableFieldnames } from '../permissions.ts';
 import { assertScope, type Doc, type DocEvent, type DocumentContext } from './document-context.ts';
-import { newName, validateName } from './naming.ts';
+import { namedByHash, newName, validateName } from './naming.ts';
 import { deleteAuthRows, setEncryptedField } from './password-fields.ts';
 import { getDoc, getSingle, isStorableName, loadChildren, loadRow, notFound } from './read-documents.ts';
 import { rowToDoc } from './row-to-doc.ts';
@@ -27,6 +27,9 @@ function check(ctx: DocumentContext, meta: DocTypeMeta, ptype: PermissionType, d
   else assertDoctypePermission(meta, ptype, ctx.principal);
 }
 
+/** A random name taken by another document is drawn again, up to five times, as in Frappe. */
+const HASH_NAME_DRAWS = 6;
+
 function duplicate(meta: DocTypeMeta, name: unknown, error: UniqueViolation): FrappeError {
   const field = error.column ? meta.fieldMap.get(error.column) : undefined;
   if (field) {
@@ -38,13 +41,18 @@ function duplicate(meta: DocTypeMeta, name: unknown, error: UniqueViolation): Fr
   return frappeError('DuplicateEntryError', `${meta.name} ${String(name)} already exists`, { title: 'Duplicate Name', cause: error });
 }
 
-async function insertRow(ctx: DocumentContext, meta: DocTypeMeta, row: Record<string, SqlValue>): Promise<void> {
+/**
+ * Inserts the row; with `skipNameClash`, a row whose name is taken is not inserted (and false
+ * returned) rather than failing the statement, which on PostgreSQL would abort the transaction.
+ */
+async function insertRow(ctx: DocumentContext, meta: DocTypeMeta, row: Record<string, SqlValue>, skipNameClash = false): Promise<boolean> {
   const q = ctx.db.dialect.quote;
   const columns = Object.keys(row);
-  await ctx.db.run(
-    `INSERT INTO ${q(meta.tableName)} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+  const result = await ctx.db.run(
+    `INSERT INTO ${q(meta.tableName)} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${skipNameClash ? ' ON CONFLICT ("name") DO NOTHING' : ''}`,
     columns.map((c) => row[c] ?? null),
   );
+  return result.changes > 0;
 }
 
 async function writePasswords(ctx: DocumentContext, meta: DocTypeMeta, name: string, prepared: PreparedValues): Promise<void> {
@@ -170,21 +178,22 @@ export async function insertDoc(doctype: string, input: Doc, ctx: DocumentContex
   const prepared = prepareValues(meta, doc, undefined, ctx);
   await validateLinks(meta, prepared.values, ctx);
   const children = await prepareAllChildren(ctx, meta, doc, undefined, timestamp, false);
-  const name = options.name ?? (await newName(meta, { ...doc, ...prepared.values }, { db: ctx.db, now: ctx.clock.now() }));
+  const naming = { db: ctx.db, now: ctx.clock.now() };
+  const drawsAgain = options.name === undefined && namedByHash(meta);
+  const namingDoc = { ...doc, ...prepared.values };
+  let name = options.name ?? (await newName(meta, namingDoc, naming));
   const stamp = { modified: timestamp, modified_by: ctx.principal.user };
-  try {
-    await insertRow(ctx, meta, {
-      name: String(name),
-      owner: ctx.principal.user,
-      creation: timestamp,
-      ...stamp,
-      docstatus,
-      idx: 0,
-      ...prepared.values,
-    });
-  } catch (error) {
-    if (error instanceof UniqueViolation) throw duplicate(meta, name, error);
-    throw error;
+  for (let draws = 1; ; draws++) {
+    let inserted: boolean;
+    try {
+      inserted = await insertRow(ctx, meta, { name: String(name), owner: ctx.principal.user, creation: timestamp, ...stamp, docstatus, idx: 0, ...prepared.values }, drawsAgain);
+    } catch (error) {
+      if (error instanceof UniqueViolation) throw duplicate(meta, name, error);
+      throw error;
+    }
+    if (inserted) break;
+    if (draws === HASH_NAME_DRAWS) throw duplicate(meta, name, new UniqueViolation(meta.tableName, 'name'));
+    name = await newName(meta, namingDoc, naming);
   }
   await writePasswords(ctx, meta, String(name), prepared);
   await writeChildren(ctx, meta, String(name), children, stamp, docstatus);
