@@ -49,9 +49,9 @@ describe('SQL shape', () => {
       query.sql,
       'SELECT "tabTask"."status" AS "status", COUNT("tabTask"."name") AS "n" FROM "tabTask" ' +
         'WHERE coalesce("tabTask"."status", ?) <> ? AND ("tabTask"."priority" = ? OR "tabTask"."qty" > ?) ' +
-        'AND ("tabTask"."owner" = ?) GROUP BY "tabTask"."status" ORDER BY "n" DESC LIMIT ? OFFSET ?',
+        'AND ("tabTask"."owner" = ?) GROUP BY "tabTask"."status" ORDER BY "n" DESC LIMIT 5 OFFSET ?',
     );
-    assert.deepEqual(query.params, ['', 'Closed', 'High', 3, 'ada@example.com', 5, 10]);
+    assert.deepEqual(query.params, ['', 'Closed', 'High', 3, 'ada@example.com', 10]);
     assert.deepEqual(query.columns, ['status', 'n']);
     assert.doesNotMatch(query.sql, /'/, 'no literal in the SQL text');
   });
@@ -64,7 +64,7 @@ describe('SQL shape', () => {
 
   test('join parameters come before WHERE parameters', () => {
     const query = build({ fields: ['name', 'items.item_code'], filters: [['items.qty', '>', 1]], limit: 1 });
-    assert.deepEqual(query.params, ['Task', 'items', 1, 1, 0]);
+    assert.deepEqual(query.params, ['Task', 'items', 1, 0]);
     assert.equal((query.sql.match(/\?/g) ?? []).length, query.params.length);
   });
 
@@ -82,8 +82,10 @@ describe('SQL shape', () => {
   });
 
   test('limit and limit_start: non-negative integers, 0 = all', () => {
-    assert.match(build({ limit: '20' }).sql, /LIMIT \? OFFSET \?$/);
-    assert.deepEqual(build({ limit: ' 20 ', limit_start: 40 }).params, [20, 40]);
+    assert.match(build({ limit: '20' }).sql, /LIMIT 20 OFFSET \?$/, 'the page length in the SQL, so SQLite need not re-plan per run');
+    const paged = build({ limit: ' 20 ', limit_start: 40 });
+    assert.match(paged.sql, /LIMIT 20 OFFSET \?$/);
+    assert.deepEqual(paged.params, [40]);
     assert.doesNotMatch(build({ limit: 0 }).sql, /LIMIT/);
     assert.doesNotMatch(build({ limit: '0', limit_start: 5 }).sql, /LIMIT|OFFSET/, 'Frappe ignores the start without a page length');
     assert.doesNotMatch(build({ limit: null, limit_start: '' }).sql, /LIMIT/);
