@@ -11,7 +11,8 @@ import {
   doctypeAccess,
   readableFieldnames,
 } from '../permissions.ts';
-import { buildListQuery } from '../query/build-list-query.ts';
+import type { MetaRegistry } from '../meta/meta-registry.ts';
+import { ListQueryCache } from '../query/list-query-cache.ts';
 import { defaultValue, fromDatabase } from './field-values.ts';
 import { rowToDoc } from './row-to-doc.ts';
 import { assertScope, type Doc, type DocumentContext } from './document-context.ts';
@@ -189,6 +190,15 @@ export interface ListResult {
   columns: string[];
 }
 
+/** Compiled list queries, per registry (the metadata they were compiled against). */
+const listQueries = new WeakMap<MetaRegistry, ListQueryCache>();
+
+function listQueryCache(registry: MetaRegistry): ListQueryCache {
+  let cache = listQueries.get(registry);
+  if (!cache) listQueries.set(registry, (cache = new ListQueryCache()));
+  return cache;
+}
+
 /** The list query of Frappe's `get_list`: only rows the user may read, permlevels applied. */
 export async function getList(doctype: string, args: ListArgs, ctx: DocumentContext): Promise<ListResult> {
   const meta = ctx.registry.get(doctype);
@@ -217,7 +227,7 @@ export async function getList(doctype: string, args: ListArgs, ctx: DocumentCont
       params: ownOnly ? [permissionMeta.name, ctx.principal.user] : [permissionMeta.name],
     };
   }
-  const built = buildListQuery(
+  const built = listQueryCache(ctx.registry).build(
     {
       doctype,
       fields: args.fields,
