@@ -16,12 +16,13 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * How much the hashing threads' nice value is raised (0 is normal priority, 19 the lowest). At
- * +5 the kernel weighs a hashing thread at about a third of the event loop's thread: on a
- * saturated core the requests keep three quarters of it and logins still progress (the
- * bench's login storm: +0, +5 and +10 doubled the read's p99 2.7×, 2.0× and 1.4× while
- * logins got 33, 24 and 7 of the 80/s asked; docs/performance.md).
+ * +10 the kernel weighs a hashing thread at about a tenth of the event loop's thread: on a
+ * saturated core the requests keep most of it and logins still progress, more slowly. The
+ * bench's login storm (docs/performance.md): at +5 the read's p99 went from 2 to 7 ms while
+ * logins got 29 of the 80/s asked; at +10, 2 to 5 ms, with 11 logins/s. On an idle core
+ * hashing still takes all of it (over 100 logins/s either way).
  */
-export const HASH_THREAD_NICE = 5;
+export const HASH_THREAD_NICE = 10;
 
 /** Slow hashes computed at once, at most. */
 export const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism());

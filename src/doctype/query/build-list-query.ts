@@ -4,8 +4,8 @@
  * through the context and never touches the database.
  *
  * Safety rules: every identifier comes from metadata and goes through `Dialect.quote`; every
- * value (fallbacks, join keys and limits included) is a `?` parameter; client text never
- * reaches the SQL. See parse-fields.ts for the field grammar, parse-filters.ts for conditions
+ * value (fallbacks, join keys and the offset included) is a `?` parameter, except the page
+ * length, written as the integer it was checked to be; client text never reaches the SQL. See parse-fields.ts for the field grammar, parse-filters.ts for conditions
  * and Frappe's NULL rules, parse-order.ts for ORDER BY / GROUP BY.
  */
 import { frappeError } from '../../core/errors.ts';
