@@ -6,6 +6,10 @@
  * `Access-Control-Max-Age: 86400`. Any `OPTIONS` request is answered with an empty 200 before
  * sessions, CSRF or rate limits are looked at. Other origins get no CORS headers.
  *
+ * Some requests have origins of their own, as in Frappe (`set_cors_for_privileged_requests`):
+ * the OAuth endpoints public clients call from a browser (`PrivilegedOrigins`, given by the app
+ * layer). Those replace `allow_cors` for the request unless it is `"*"` already.
+ *
  * Note: `"*"` lets every origin read responses with the browser's cookies, as in Frappe. The
  * `sid` cookie is SameSite=Lax, so another *site* does not get a session that way, but any
  * origin of the same site does: prefer a list of origins.
@@ -16,6 +20,12 @@ export interface CorsConfig {
   readonly allow_cors?: string | readonly string[];
   readonly developer_mode?: boolean;
 }
+
+/**
+ * The origins one request may be read from instead of `allow_cors` (`"*"` or a list), or
+ * undefined where the site's apply; a promise only when settings must be read.
+ */
+export type PrivilegedOrigins = (method: string, path: string) => '*' | readonly string[] | undefined | Promise<'*' | readonly string[] | undefined>;
 
 export interface CorsPolicy {
   /** Whether a request's `Origin` header value may read responses. */
@@ -77,20 +87,37 @@ function addVaryOrigin(reply: FastifyReply): void {
  * Registers the preflight answer (before every other hook of the pipeline, so register this
  * first) and the CORS headers of every response, errors included.
  */
-export function registerCors(app: FastifyInstance, config: CorsConfig): void {
-  const policy = corsPolicy(config);
-  // Callback-style hooks: an async hook costs a promise and a microtask on every request.
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+export function registerCors(app: FastifyInstance, config: CorsConfig, privileged?: PrivilegedOrigins): void {
+  const sitePolicy = corsPolicy(config);
+  // Frappe leaves a site that allows every origin as it is.
+  const consultPrivileged = privileged && config.allow_cors !== '*';
+  const requestPolicies = new WeakMap<FastifyRequest, CorsPolicy>();
+  const proceed = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     if (request.method !== 'OPTIONS') return done();
     // Frappe answers OPTIONS on any path with an empty 200, without session or CSRF work.
     void reply.code(200).send();
+  };
+  // Callback-style hooks: an async hook costs a promise and a microtask on every request.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+    const origin = request.headers.origin;
+    const origins = consultPrivileged && typeof origin === 'string' && origin !== '' ? privileged(request.method, request.url.split('?')[0] ?? '') : undefined;
+    const adopt = (found: '*' | readonly string[] | undefined) => {
+      const policy = found === undefined ? undefined : corsPolicy({ allow_cors: found, developer_mode: config.developer_mode });
+      if (policy) requestPolicies.set(request, policy);
+      proceed(request, reply, done);
+    };
+    if (origins instanceof Promise) origins.then(adopt, done);
+    else adopt(origins);
   });
-  if (!policy) return;
+  if (!sitePolicy && !privileged) return;
   app.addHook('onSend', (request, reply, payload, done) => {
-    // Whether CORS headers appear depends on Origin: caches must keep the answers apart.
-    addVaryOrigin(reply);
-    const headers = corsHeaders(request, policy);
-    if (Object.keys(headers).length > 0) void reply.headers(headers);
+    const policy = requestPolicies.get(request) ?? sitePolicy;
+    if (policy) {
+      // Whether CORS headers appear depends on Origin: caches must keep the answers apart.
+      addVaryOrigin(reply);
+      const headers = corsHeaders(request, policy);
+      if (Object.keys(headers).length > 0) void reply.headers(headers);
+    }
     done(null, payload);
   });
 }

@@ -29,6 +29,7 @@ import type { DocEventContext } from './app-definition.ts';
 import type { MethodRegistry } from '../api/methods/method-registry.ts';
 import { health, type ApiServices, type RequestHooks } from '../api/api-services.ts';
 import { createRequestLimiter, limitedError } from '../auth/rate-limit.ts';
+import { publicClientOrigins } from '../auth/oauth/public-client-origins.ts';
 import { compileScopes } from '../auth/oauth/scopes.ts';
 import { updatePassword } from '../auth/password-reset.ts';
 import { openSite, type OpenSiteOptions, type Site } from './site.ts';
@@ -171,12 +172,12 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
   await app.register(formbody);
   // No parsing hook: `RequestInfo.cookies` parses the header when first read.
   await app.register(cookie, { hook: false });
+  const auth = authServicesFor(site);
   // First: a preflight is answered before any session, CSRF or rate-limit work.
-  registerCors(app, site.config);
+  registerCors(app, site.config, publicClientOrigins(auth.oauth.provider.settings));
   // /healthz and /readyz: routes outside the API pipeline (no session, rate limit or hooks).
   registerHealthRoutes(app, { readiness: () => health({ storage: site.storage, cache: site.cache }) });
 
-  const auth = authServicesFor(site);
   const hooks = site.apps.map((a) => a.definition.hooks ?? {});
   const requestHooks: RequestHooks = {
     before: hooks.flatMap((h) => asList(h.before_request)),

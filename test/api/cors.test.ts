@@ -1,4 +1,4 @@
-/** CORS per site config `allow_cors`, and preflight as Frappe answers it. */
+/** CORS per site config `allow_cors`, preflight as Frappe answers it, and the OAuth endpoints public clients call. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { corsHeaders, corsPolicy } from '../../src/api/cors.ts';
 import { createServer } from '../../src/app/create-server.ts';
 import { writeSiteConfig } from '../../src/app/site.ts';
+import { runAs } from '../helpers/run-as.ts';
 import { createTestSite, forEachDatabase, type TestSite } from '../helpers/test-site.ts';
 
 const APP = 'https://app.example.com';
@@ -169,5 +170,68 @@ forEachDatabase('CORS', (db) => {
     const res = await app.inject({ url: '/api/method/ping', headers: { origin: APP } });
     assert.equal(res.headers['access-control-allow-origin'], undefined);
     assert.equal(res.headers.vary, undefined);
+  });
+
+  describe('the OAuth endpoints public clients call from a browser', () => {
+    const SPA = 'https://spa.example';
+    const TOKEN = '/api/method/frappe.integrations.oauth2.get_token';
+    const REGISTER = '/api/method/frappe.integrations.oauth2.register_client';
+    const oauthSettings = (values: Record<string, unknown>) =>
+      runAs(t.site, 'Administrator', (api) => api.save({ doctype: 'OAuth Settings', name: 'OAuth Settings', ...values }));
+    const preflight = (url: string, origin: string) =>
+      app.inject({ method: 'OPTIONS', url, headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    const tokenRequest = (origin: string) =>
+      app.inject({ method: 'POST', url: TOKEN, headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=authorization_code&code=nope&client_id=nobody' });
+
+    test('allowed_public_client_origins opens the token endpoint to its origins, in place of allow_cors', async () => {
+      await configure({ allow_cors: [APP] });
+      await oauthSettings({ allowed_public_client_origins: `${SPA}\nhttps://other.example` });
+      const ask = await preflight(TOKEN, SPA);
+      assert.equal(ask.statusCode, 200);
+      assert.equal(ask.headers['access-control-allow-origin'], SPA);
+      assert.equal(ask.headers['access-control-allow-credentials'], 'true');
+      assert.equal(ask.headers['access-control-allow-methods'], 'POST');
+      assert.equal(ask.headers['access-control-allow-headers'], 'content-type');
+      const refused = await tokenRequest(SPA);
+      assert.equal(refused.statusCode, 401, 'an error the client must be able to read');
+      assert.equal(refused.headers['access-control-allow-origin'], SPA);
+      assert.match(String(refused.headers.vary), /Origin/);
+      const siteOrigin = await tokenRequest(APP);
+      assert.equal(siteOrigin.headers['access-control-allow-origin'], undefined, 'the list replaces allow_cors on these endpoints');
+      for (const url of ['/api/method/ping', '/api/resource/ToDo']) {
+        const other = await app.inject({ url, headers: { origin: SPA } });
+        assert.equal(other.headers['access-control-allow-origin'], undefined, `${url}: other paths keep allow_cors`);
+      }
+      const userinfoByGet = await app.inject({ url: '/api/method/frappe.integrations.oauth2.openid_profile', headers: { origin: SPA } });
+      assert.equal(userinfoByGet.headers['access-control-allow-origin'], undefined, 'as Frappe: POST and its preflight only');
+    });
+
+    test('"*" in the list opens them to any origin; an empty list leaves allow_cors in charge', async () => {
+      await configure({ allow_cors: [APP] });
+      await oauthSettings({ allowed_public_client_origins: '*' });
+      assert.equal((await tokenRequest('https://anyone.example')).headers['access-control-allow-origin'], 'https://anyone.example');
+      await oauthSettings({ allowed_public_client_origins: '' });
+      assert.equal((await tokenRequest('https://anyone.example')).headers['access-control-allow-origin'], undefined);
+      assert.equal((await tokenRequest(APP)).headers['access-control-allow-origin'], APP);
+    });
+
+    test('register_client follows the list only while dynamic registration is on', async () => {
+      await configure({ allow_cors: undefined });
+      await oauthSettings({ allowed_public_client_origins: SPA, enable_dynamic_client_registration: 0 });
+      assert.equal((await preflight(REGISTER, SPA)).headers['access-control-allow-origin'], undefined);
+      await oauthSettings({ enable_dynamic_client_registration: 1 });
+      assert.equal((await preflight(REGISTER, SPA)).headers['access-control-allow-origin'], SPA);
+    });
+
+    test('the discovery documents stay open to any origin, without credentials', async () => {
+      await configure({ allow_cors: undefined });
+      await oauthSettings({ allowed_public_client_origins: SPA });
+      for (const origin of [SPA, 'https://anyone.example']) {
+        const res = await app.inject({ url: '/.well-known/openid-configuration', headers: { origin } });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['access-control-allow-origin'], '*');
+        assert.equal(res.headers['access-control-allow-credentials'], undefined);
+      }
+    });
   });
 });
