@@ -49,7 +49,7 @@ describe('SQL shape', () => {
       query.sql,
       'SELECT "tabTask"."status" AS "status", COUNT("tabTask"."name") AS "n" FROM "tabTask" ' +
         'WHERE coalesce("tabTask"."status", ?) <> ? AND ("tabTask"."priority" = ? OR "tabTask"."qty" > ?) ' +
-        'AND ("tabTask"."owner" = ?) GROUP BY "tabTask"."status" ORDER BY "n" DESC LIMIT 5 OFFSET ?',
+        'AND ("tabTask"."owner" = ?) GROUP BY "tabTask"."status" ORDER BY "n" DESC LIMIT 5 + 0 OFFSET ?',
     );
     assert.deepEqual(query.params, ['', 'Closed', 'High', 3, 'ada@example.com', 10]);
     assert.deepEqual(query.columns, ['status', 'n']);
@@ -82,9 +82,9 @@ describe('SQL shape', () => {
   });
 
   test('limit and limit_start: non-negative integers, 0 = all', () => {
-    assert.match(build({ limit: '20' }).sql, /LIMIT 20 OFFSET \?$/, 'the page length in the SQL, so SQLite need not re-plan per run');
+    assert.match(build({ limit: '20' }).sql, /LIMIT 20 \+ 0 OFFSET \?$/, 'the page length in the SQL, so SQLite need not re-plan per run');
     const paged = build({ limit: ' 20 ', limit_start: 40 });
-    assert.match(paged.sql, /LIMIT 20 OFFSET \?$/);
+    assert.match(paged.sql, /LIMIT 20 \+ 0 OFFSET \?$/);
     assert.deepEqual(paged.params, [40]);
     assert.doesNotMatch(build({ limit: 0 }).sql, /LIMIT/);
     assert.doesNotMatch(build({ limit: '0', limit_start: 5 }).sql, /LIMIT|OFFSET/, 'Frappe ignores the start without a page length');
