@@ -191,7 +191,8 @@ export async function insertDoc(doctype: string, input: Doc, ctx: DocumentContex
       if (error instanceof UniqueViolation) throw duplicate(meta, name, error);
       throw error;
     }
-    if (inserted) break;
+    // Only a drawn name that clashed is drawn again; a row a trigger chose not to insert is not a clash.
+    if (inserted || !drawsAgain) break;
     if (draws === HASH_NAME_DRAWS) throw duplicate(meta, name, new UniqueViolation(meta.tableName, 'name'));
     name = await newName(meta, namingDoc, naming);
   }
