@@ -18,6 +18,20 @@ export function formatDatetime(date: Date): string {
   );
 }
 
+/**
+ * `candidate`, or one microsecond after `previous` when `candidate` is not later: a document's
+ * `modified` must move on every save, or a save made in the same millisecond as the one before
+ * would pass the stale-document check (TimestampMismatchError) with the older value. Both in
+ * `formatDatetime`'s shape, which sorts as text.
+ */
+export function datetimeAfter(previous: string, candidate: string): string {
+  if (candidate > previous) return candidate;
+  const ms = Date.parse(`${previous.slice(0, 23).replace(' ', 'T')}Z`);
+  const micros = Number(previous.slice(23, 26));
+  if (!Number.isFinite(ms) || previous.length !== 26 || !/^\d{3}$/.test(previous.slice(23, 26))) return candidate;
+  return micros === 999 ? formatDatetime(new Date(ms + 1)) : `${previous.slice(0, 23)}${pad(micros + 1, 3)}`;
+}
+
 export function formatDate(date: Date): string {
   return formatDatetime(date).slice(0, 10);
 }

@@ -3,7 +3,7 @@
  * runs in the request's transaction, checks DocPerm, validates as Frappe does and fires the
  * document events apps registered.
  */
-import { formatDatetime } from '../../core/clock.ts';
+import { datetimeAfter, formatDatetime } from '../../core/clock.ts';
 import type { FrappeError } from '../../core/errors.ts';
 import { frappeError } from '../../core/errors.ts';
 import { UniqueViolation, type Row, type SqlValue } from '../../storage/types.ts';
@@ -275,7 +275,7 @@ export async function saveDoc(doctype: string, name: unknown, patch: Doc, ctx: D
   if (after === 2) await fire(ctx, 'before_cancel', doctype, doc);
   if (after === 2) await assertNotLinked(meta, String(existing.name), ctx, true);
 
-  const timestamp = formatDatetime(ctx.clock.now());
+  const timestamp = datetimeAfter(String(existing.modified ?? ''), formatDatetime(ctx.clock.now()));
   // Hooks may change any key; only what the caller could send is taken from them.
   const prepared = prepareValues(meta, { ...changes, ...diff(current, doc) }, existing, ctx);
   await validateLinks(meta, prepared.values, ctx);
