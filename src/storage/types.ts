@@ -55,6 +55,12 @@ export interface SqlExecutor {
   all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+  /**
+   * `all` for a read whose answer depends only on the database's content and `params` (no
+   * clock, no randomness in the SQL): an executor that can tell nothing was committed since it
+   * last gave the same answer may give it again from memory. Where absent, use `all`.
+   */
+  allCached?<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
 }
 
 /** A transaction the caller ends explicitly: commit or roll back exactly once. */

@@ -49,6 +49,12 @@ export class UnitOfWork implements SqlExecutor {
     return this.all<T>(sql, params).then(firstRow);
   }
 
+  /** A transaction's reads see its own writes, so only reads outside one may be answered from memory. */
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    if (!this.inTransaction && this.#storage.allCached && READ_ONLY.test(sql)) return this.#storage.allCached<T>(sql, params);
+    return this.all<T>(sql, params);
+  }
+
   async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     return (await this.begin()).run(sql, params);
   }

@@ -26,6 +26,8 @@ export interface ObservedStorage extends Storage {
   watchWrites(watcher: WriteWatcher): void;
   /** The adapter's `optimize`, or nothing where it has none. */
   optimize(): Promise<void>;
+  /** The adapter's `allCached`, or `all` where it has none. */
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
 }
 
 const SELECT = /^\s*SELECT\b/i;
@@ -138,6 +140,11 @@ class WriteObservingStorage implements ObservedStorage {
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     if (!this.isInteresting(sql)) return this.#inner.run(sql, params);
     return this.#autocommit(sql, params, () => this.#inner.run(sql, params));
+  }
+
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    if (!this.#inner.allCached || this.isInteresting(sql)) return this.all<T>(sql, params);
+    return this.#inner.allCached<T>(sql, params);
   }
 
   async begin(): Promise<Transaction> {

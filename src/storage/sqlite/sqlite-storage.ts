@@ -5,6 +5,8 @@
  */
 import Database from 'better-sqlite3';
 import { Mutex, MutexTimeout } from '../mutex.ts';
+import { ReadCache, readKey, rowsBytes } from './read-cache.ts';
+import { WalIndexHeader } from './wal-index-header.ts';
 import {
   quoteIdentifier,
   StorageUnavailable,
@@ -96,25 +98,26 @@ class Connection {
   }
 
   all<T>(sql: string, params: readonly SqlValue[]): T[] {
+    const answer = this.query(sql, params);
+    return answer ? buildRows<T>(answer) : [];
+  }
+
+  /** A reading statement's rows as value arrays, with the builder of their objects; a writing one is run. */
+  query(sql: string, params: readonly SqlValue[]): RawRows | undefined {
     const prepared = this.prepare(sql);
     const args = params.map(toSqlite);
     if (!prepared.build) {
       prepared.statement.run(...args);
-      return [];
+      return undefined;
     }
     const values = prepared.statement.all(...args) as unknown[][];
-    const rows = new Array<T>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const row = values[i] as unknown[];
-      // SQLite re-prepares a statement whose table changed (another process migrated it):
-      // a `SELECT *` then returns another set of columns, and the builder follows.
-      if (row.length !== prepared.width) {
-        prepared.build = rowBuilder(columnNames(prepared.statement));
-        prepared.width = row.length;
-      }
-      rows[i] = prepared.build(row) as T;
+    // SQLite re-prepares a statement whose table changed (another process migrated it): a
+    // `SELECT *` then returns another set of columns, and the builder follows.
+    if (values.length > 0 && (values[0] as unknown[]).length !== prepared.width) {
+      prepared.build = rowBuilder(columnNames(prepared.statement));
+      prepared.width = (values[0] as unknown[]).length;
     }
-    return rows;
+    return { build: prepared.build, values };
   }
 
   run(sql: string, params: readonly SqlValue[]): RunResult {
@@ -126,6 +129,31 @@ class Connection {
     }
     return { changes: statement.run(...args).changes };
   }
+}
+
+export interface ReadCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly entries: number;
+  /** Estimated. */
+  readonly bytes: number;
+}
+
+interface CacheState {
+  readonly answers: ReadCache<RawRows>;
+  readonly header: WalIndexHeader;
+}
+
+/** Rows as SQLite gave them: one array of values per row, and what makes them objects. */
+interface RawRows {
+  readonly build: RowBuilder;
+  readonly values: readonly (readonly unknown[])[];
+}
+
+function buildRows<T>({ build, values }: RawRows): T[] {
+  const rows = new Array<T>(values.length);
+  for (let i = 0; i < values.length; i++) rows[i] = build(values[i] as unknown[]) as T;
+  return rows;
 }
 
 function columnNames(statement: Statement): string[] {
@@ -232,12 +260,25 @@ export interface SqliteStorageOptions {
    * instead of hanging (default 15 s).
    */
   lockTimeoutMs?: number;
+  /**
+   * Bytes (estimated) of answers `allCached` may keep; 0, the default, keeps none. A file
+   * database only: `:memory:` has no second connection whose `data_version` would tell.
+   */
+  readCacheBytes?: number;
 }
 
 export class SqliteStorage implements Storage {
   readonly dialect = sqliteDialect;
   readonly #writer: Connection;
   readonly #reader: Connection;
+  readonly #path: string;
+  readonly #cacheBytes: number;
+  /** Undefined until first used; null where it cannot be (no `-shm` file) or once closed. */
+  #cache: CacheState | undefined | null;
+  /** Whether the cache was checked against the wal-index header in this turn of the event loop. */
+  #cacheChecked = false;
+  #cacheHits = 0;
+  #cacheMisses = 0;
   readonly #lock = new Mutex();
   readonly #memory: boolean;
   readonly #lockTimeoutMs: number;
@@ -262,6 +303,8 @@ export class SqliteStorage implements Storage {
       reader.pragma('busy_timeout = 5000');
       this.#reader = new Connection(reader);
     }
+    this.#path = options.path;
+    this.#cacheBytes = this.#memory ? 0 : (options.readCacheBytes ?? 0);
   }
 
   async #acquire(): Promise<() => void> {
@@ -282,6 +325,8 @@ export class SqliteStorage implements Storage {
    */
   #snapshotOpen = false;
   readonly #endSnapshot = (): void => {
+    // Also at the end of a turn that only checked the cache, and after every commit of ours.
+    this.#cacheChecked = false;
     if (!this.#snapshotOpen) return;
     this.#snapshotOpen = false;
     if (this.#reader.db.open && this.#reader.db.inTransaction) this.#reader.db.exec('COMMIT');
@@ -293,6 +338,9 @@ export class SqliteStorage implements Storage {
     if (this.#memory) return this.#readLocked(fn);
     try {
       if (!this.#snapshotOpen) {
+        // The cache is checked before any snapshot of the turn begins: what a snapshot reads
+        // is then never older than the header the cache's answers are held against.
+        if (this.#cacheBytes > 0 && !this.#cacheChecked) this.#checkCache(false);
         this.#reader.db.exec('BEGIN');
         this.#snapshotOpen = true;
         setImmediate(this.#endSnapshot);
@@ -321,6 +369,66 @@ export class SqliteStorage implements Storage {
 
   async get<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
     return (await this.all<T>(sql, params))[0];
+  }
+
+  /**
+   * `all` for a read whose answer depends only on the database's content and `params`: answered
+   * from memory when the same read was answered since the last commit by any connection, as the
+   * wal-index header tells (checked once per turn). Each call gets its own row objects.
+   */
+  allCached<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    const cache = this.#cacheBytes > 0 && isReadOnly(sql) ? this.#openCache() : undefined;
+    const key = cache ? readKey(sql, params) : undefined;
+    if (!cache || key === undefined) return this.all<T>(sql, params);
+    try {
+      if (!this.#cacheChecked) this.#checkCache(!this.#snapshotOpen);
+      const answer = cache.answers.get(key);
+      // A hit starts no read transaction: nothing was committed since the answer was read.
+      if (answer) {
+        this.#cacheHits++;
+        return Promise.resolve(buildRows<T>(answer));
+      }
+    } catch (error) {
+      return Promise.reject(mapError(error));
+    }
+    this.#cacheMisses++;
+    return this.#read((c) => {
+      const answer = c.query(sql, params) as RawRows;
+      const bytes = rowsBytes(answer.values);
+      if (bytes !== undefined) cache.answers.set(key, answer, bytes);
+      return buildRows<T>(answer);
+    });
+  }
+
+  /** What `allCached` answered from memory and from the database, and what it holds. */
+  readCacheStats(): ReadCacheStats {
+    const answers = this.#cache?.answers;
+    return { hits: this.#cacheHits, misses: this.#cacheMisses, entries: answers?.size ?? 0, bytes: answers?.bytes ?? 0 };
+  }
+
+  /** The read cache, set up on first use: the `-shm` file exists once a connection has read. */
+  #openCache(): CacheState | undefined {
+    if (this.#cache === undefined && !this.#closed) {
+      try {
+        this.#cache = { answers: new ReadCache(this.#cacheBytes), header: new WalIndexHeader(this.#path) };
+      } catch {
+        this.#cache = null;
+      }
+    }
+    return this.#cache ?? undefined;
+  }
+
+  /**
+   * Once per turn of the event loop, before its snapshot begins, and again after each commit
+   * of ours: empties the cache when anyone committed since the last check. `endOfTurn`: no
+   * snapshot will be opened now to end the turn's check with it.
+   */
+  #checkCache(endOfTurn: boolean): void {
+    this.#cacheChecked = true;
+    const cache = this.#openCache();
+    if (!cache) return;
+    if (endOfTurn) setImmediate(this.#endSnapshot);
+    if (cache.header.changed()) cache.answers.clear();
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
@@ -576,6 +684,8 @@ export class SqliteStorage implements Storage {
     try {
       this.#finishGroup();
       this.#endSnapshot();
+      this.#cache?.header.close();
+      this.#cache = null;
       if (this.#reader !== this.#writer) this.#reader.db.close();
       this.#writer.db.pragma('optimize');
       this.#writer.db.close();
