@@ -14,7 +14,7 @@ export const SQLITE_FILE = 'site.sqlite3';
 
 export function selectStorage(config: SiteConfig, sitePath: string): Storage {
   if (config.db_url) return new PostgresStorage({ url: config.db_url, poolSize: config.db_pool_size });
-  return new SqliteStorage({ path: join(sitePath, SQLITE_FILE) });
+  return new SqliteStorage({ path: join(sitePath, SQLITE_FILE), readCacheBytes: config.read_cache_mb * 1024 * 1024 });
 }
 
 /**

@@ -60,6 +60,12 @@ export const siteConfigSchema = z
     /** Beyond Frappe's idle expiry: no session lives longer than this, active or not. */
     session_lifetime_hours: z.number().positive().max(24 * 366).default(720),
     db_pool_size: z.number().int().positive().max(1000).default(10),
+    /**
+     * Beyond Frappe: on the embedded SQLite database, how many MiB of read answers (documents,
+     * list pages) may be kept to answer the same read again until the next commit by anyone;
+     * 0 turns it off. Unused on PostgreSQL, where other nodes commit unseen.
+     */
+    read_cache_mb: z.number().min(0).max(4096).default(16),
     /** On SIGTERM/SIGINT, how long in-flight requests may take before the process exits 1 anyway. */
     shutdown_timeout_ms: z.number().int().positive().max(3_600_000).default(30_000),
     /**

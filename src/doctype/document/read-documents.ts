@@ -3,7 +3,7 @@
  * with role permissions and field permlevels applied.
  */
 import { frappeError } from '../../core/errors.ts';
-import type { Row } from '../../storage/types.ts';
+import type { Row, SqlValue } from '../../storage/types.ts';
 import type { DocTypeMeta } from '../meta/types.ts';
 import {
   assertDocPermission,
@@ -59,6 +59,16 @@ function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'r
 const rowByName = new WeakMap<DocTypeMeta, string>();
 
 const NO_ROW: Promise<undefined> = Promise.resolve(undefined);
+const firstRow = (rows: Row[]): Row | undefined => rows[0];
+
+/**
+ * The reads below are built from metadata and parsed arguments only — no clock or randomness
+ * in their SQL — so they may be answered from memory where the executor can tell nothing was
+ * committed since (`SqlExecutor.allCached`).
+ */
+function stableRead(ctx: DocumentContext, sql: string, params: readonly SqlValue[]): Promise<Row[]> {
+  return ctx.db.allCached ? ctx.db.allCached(sql, params) : ctx.db.all(sql, params);
+}
 
 /** Not `async`: the read's own promise is handed on (this runs for every document read). */
 export function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<Row | undefined> {
@@ -68,7 +78,7 @@ export function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext):
     const q = ctx.db.dialect.quote;
     rowByName.set(meta, (sql = `SELECT * FROM ${q(meta.tableName)} WHERE ${q('name')} = ?`));
   }
-  return ctx.db.get(sql, [String(name)]);
+  return stableRead(ctx, sql, [String(name)]).then(firstRow);
 }
 
 export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: DocumentContext): Promise<Record<string, Doc[]>> {
@@ -76,7 +86,8 @@ export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: Docum
   const children: Record<string, Doc[]> = {};
   for (const field of meta.tableFields) {
     const childMeta = ctx.registry.get(field.options);
-    const rows = await ctx.db.all(
+    const rows = await stableRead(
+      ctx,
       `SELECT * FROM ${q(childMeta.tableName)} WHERE ${q('parent')} = ? AND ${q('parenttype')} = ? AND ${q('parentfield')} = ? ORDER BY ${q('idx')}`,
       [parent, meta.name, field.fieldname],
     );
@@ -246,7 +257,7 @@ export async function getList(doctype: string, args: ListArgs, ctx: DocumentCont
       readableFields: ctx.ignorePermissions ? undefined : (m) => readableFieldnames(m, ctx.principal),
     },
   );
-  const raw = await ctx.db.all(built.sql, built.params);
+  const raw = await stableRead(ctx, built.sql, built.params);
   const { keys, columns } = built;
   // One pass per row, properties added in column order: every row of the page shares one
   // hidden class (Object.fromEntries over pairs built per row cost a list page more than its
