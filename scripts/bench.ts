@@ -146,7 +146,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   say(`placement: ${pinning.description}`);
 
   say(`seeding a SQLite site (${options.todos} ToDo rows, users, keys, named key, OAuth token)`);
-  const sqliteBench = await seedSite({ label: 'sqlite', todos: options.todos, full: true });
+  const sqliteBench = await seedSite({ label: 'sqlite', todos: options.todos, full: true, readCacheMb: options.readCacheMb });
   let pgBench: BenchSite | undefined;
   const wantPg = selected.some(onPg);
   if (wantPg && pgUrl) {
@@ -318,6 +318,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       loginRate: options.loginRate,
       todos: options.todos,
       only: options.only,
+      ...(options.readCacheMb === undefined ? {} : { readCacheMb: options.readCacheMb }),
       scale: options.scale,
       ...(options.scale ? { scaleFactor: options.scaleFactor } : {}),
     },

@@ -19,6 +19,8 @@ export interface BenchOptions {
   /** ToDo rows seeded. */
   todos: number;
   noPin: boolean;
+  /** The SQLite site's `read_cache_mb`, when not the default. */
+  readCacheMb?: number;
   /** Where the JSON report goes (default: .bench/bench-<time>.json). */
   out?: string;
   help: boolean;
@@ -36,6 +38,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run the cortado server under node --cpu-prof and summarise the profile
   --out <file>        write the JSON report here (default .bench/bench-<time>.json)
   --no-pin            do not pin processes to cores with taskset
+  --read-cache-mb <n> the SQLite site's read cache in MiB (default: the site default, 16);
+                      0 measures every read reaching the database
   --scale             then seed 1M ToDo rows, 100k users with API keys and 100k sessions into
                       the SQLite site and run the read scenarios again: the report shows the
                       ratios at both sizes and whether they dropped by 10 % at most
@@ -67,6 +71,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       out: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'read-cache-mb': { type: 'string' },
       scale: { type: 'boolean', default: false },
       'scale-factor': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -87,6 +92,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     cpuProf: values['cpu-prof'] ?? false,
     out: values.out,
     noPin: values['no-pin'] ?? false,
+    readCacheMb: values['read-cache-mb'] === '0' ? 0 : values['read-cache-mb'] === undefined ? undefined : positive('read-cache-mb', values['read-cache-mb'], 16, false),
     scale: values.scale ?? false,
     scaleFactor: positive('scale-factor', values['scale-factor'], 1, false),
     help: values.help ?? false,

@@ -4,12 +4,12 @@
  * keys for that user and for Administrator, a named API key and an OAuth bearer token.
  * Sessions are made later, over HTTP, with real password logins.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openServingSite } from '../../src/app/create-server.ts';
 import { authServicesFor } from '../../src/app/auth-services.ts';
-import { newSite, STANDARD_ROLES, type Site } from '../../src/app/site.ts';
+import { CONFIG_FILE, newSite, STANDARD_ROLES, writeSiteConfig, type Site } from '../../src/app/site.ts';
 import { addUser } from '../../src/app/user-admin.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { createNamedApiKey } from '../../src/auth/named-api-keys.ts';
@@ -56,6 +56,8 @@ export interface SeedOptions {
   todos: number;
   /** Also make the named key and the OAuth token (the SQLite site only needs them). */
   full: boolean;
+  /** `read_cache_mb` of the site, when not the default. */
+  readCacheMb?: number;
 }
 
 export async function seedSite(options: SeedOptions): Promise<BenchSite> {
@@ -68,6 +70,10 @@ export async function seedSite(options: SeedOptions): Promise<BenchSite> {
   const userPassword = `user-${randomToken(12)}`;
   const created = await newSite(path, { adminPassword, dbUrl, redisUrl: options.redisUrl, logger });
   await created.close();
+  if (options.readCacheMb !== undefined) {
+    const config = JSON.parse(readFileSync(join(path, CONFIG_FILE), 'utf8')) as Record<string, unknown>;
+    writeSiteConfig(path, { ...config, read_cache_mb: options.readCacheMb });
+  }
 
   const site = await openServingSite(path, { logger });
   onCleanup(`site ${options.label}`, () => site.close());

@@ -2,8 +2,8 @@
  * Keeps `npm run bench` working: runs it for one second per run and one round on a few
  * scenarios (the login storm brings its reference, the token read), with a tiny `--scale`
  * (`--scale-factor`: a thousandth of the sizes) so the seeding and the scaled re-run of the
- * reads are exercised too, and checks the report's shape — never its speed: no figure here is
- * compared with a target.
+ * reads are exercised too, and the read cache off (every read reaches the database), and
+ * checks the report's shape — never its speed: no figure here is compared with a target.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +19,7 @@ const SCENARIOS = ['ping', 'user-token', 'create', 'login-storm'];
 const HAS_PROC = existsSync('/proc/self/stat');
 
 interface Report {
-  meta: { node: string; cortado: string; options: { rounds: number; duration: number } };
+  meta: { node: string; cortado: string; options: { rounds: number; duration: number; readCacheMb?: number } };
   bare: { rps: number; runs: number; cpuUs?: number };
   scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
   scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[] };
@@ -40,7 +40,7 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
   try {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'scripts/bench.ts', '--duration', '1', '--rounds', '1', '--todos', '100', '--only', SCENARIOS.join(','), '--scale', '--scale-factor', '0.001', '--out', out],
+      ['--import', 'tsx', 'scripts/bench.ts', '--duration', '1', '--rounds', '1', '--todos', '100', '--only', SCENARIOS.join(','), '--scale', '--scale-factor', '0.001', '--read-cache-mb', '0', '--out', out],
       { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -53,7 +53,10 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
     const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
     assert.equal(report.meta.node, process.version);
     assert.ok(report.meta.cortado.length > 0);
-    assert.deepEqual({ rounds: report.meta.options.rounds, duration: report.meta.options.duration }, { rounds: 1, duration: 1 });
+    assert.deepEqual(
+      { rounds: report.meta.options.rounds, duration: report.meta.options.duration, readCacheMb: report.meta.options.readCacheMb },
+      { rounds: 1, duration: 1, readCacheMb: 0 },
+    );
     assert.ok(report.bare.rps > 0, 'bare node:http answered');
 
     // The storm's reference (the token read) runs too.
