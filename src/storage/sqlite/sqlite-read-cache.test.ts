@@ -114,7 +114,7 @@ test('with no budget, nothing is kept', () =>
     assert.deepEqual(storage.readCacheStats(), { hits: 0, misses: 0, entries: 0, bytes: 0 });
   }, 0));
 
-test('an in-memory database keeps nothing: it has no second connection to tell it of commits', async () => {
+test('an in-memory database keeps nothing: it has no WAL-index header to tell of commits', async () => {
   const storage = new SqliteStorage({ path: ':memory:', readCacheBytes: MB });
   try {
     await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY, "v" TEXT)');

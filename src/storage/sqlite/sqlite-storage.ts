@@ -262,7 +262,7 @@ export interface SqliteStorageOptions {
   lockTimeoutMs?: number;
   /**
    * Bytes (estimated) of answers `allCached` may keep; 0, the default, keeps none. A file
-   * database only: `:memory:` has no second connection whose `data_version` would tell.
+   * database only: `:memory:` has no WAL-index header to tell of commits.
    */
   readCacheBytes?: number;
 }
