@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { UnitOfWork } from '../unit-of-work.ts';
 import { observeWrites } from '../write-observer.ts';
@@ -150,4 +151,54 @@ test('a unit of work reads its own uncommitted writes, never the cache, once its
     assert.deepEqual(await storage.allCached(READ, ['a']), [{ name: 'a', v: '1' }], 'others do not see it before the commit');
     await uow.finish(true);
     assert.deepEqual(await storage.allCached(READ, ['a']), [{ name: 'a', v: '2' }]);
+  }));
+
+// Another connection, on its own thread, commits as fast as it can while this one reads: no
+// cached answer may be newer than the turn's snapshot, nor older than what the snapshot of the
+// turn before saw (whatever a torn header or an unlucky moment of the check would allow).
+const COUNTING_WRITER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require('better-sqlite3');
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+const bump = db.prepare('UPDATE "t" SET "v" = CAST("v" AS INTEGER) + 1 WHERE "name" = ?');
+const stop = new Int32Array(workerData.stop);
+parentPort.postMessage('started');
+let commits = 0;
+while (Atomics.load(stop, 0) === 0) { bump.run('a'); commits++; }
+db.close();
+parentPort.postMessage(commits);
+`;
+
+test('under a writer committing as fast as it can, a cached read is never older than the turn before saw, nor newer than its own turn', () =>
+  withCachedStorage(async (storage, _other, path) => {
+    const stop = new SharedArrayBuffer(4);
+    const writer = new Worker(COUNTING_WRITER, { eval: true, workerData: { path, stop } });
+    const messages: unknown[] = [];
+    writer.on('message', (message: unknown) => messages.push(message));
+    const ended = new Promise<void>((resolve, reject) => writer.once('exit', () => resolve()).once('error', reject));
+    try {
+      while (messages.length === 0) await nextTurn();
+      const value = async (read: Promise<{ v: string }[]>) => Number((await read)[0]?.v);
+      let before = 0;
+      let turns = 0;
+      for (const started = Date.now(); Date.now() - started < 1500; turns++) {
+        await nextTurn();
+        const cached = await value(storage.allCached(READ, ['a']));
+        const snapshot = await value(storage.all(READ, ['a']));
+        const cachedAgain = await value(storage.allCached(READ, ['a']));
+        assert.ok(cached >= before, `turn ${turns}: cached ${cached} older than the turn before's ${before}`);
+        assert.ok(cached <= snapshot && cachedAgain <= snapshot, `turn ${turns}: cached ${cached}/${cachedAgain} newer than the snapshot's ${snapshot}`);
+        assert.ok(cachedAgain >= cached, `turn ${turns}: went back from ${cached} to ${cachedAgain}`);
+        before = snapshot;
+      }
+      Atomics.store(new Int32Array(stop), 0, 1);
+      await ended;
+      const commits = messages[1] as number;
+      assert.ok(commits > turns, `the writer committed ${commits} times over ${turns} turns`);
+      assert.ok(storage.readCacheStats().hits > 0, 'some reads were answered from memory');
+    } finally {
+      Atomics.store(new Int32Array(stop), 0, 1);
+      await ended;
+    }
   }));
