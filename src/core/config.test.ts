@@ -40,6 +40,7 @@ describe('parseSiteConfig', () => {
     }
     assert.equal(config.max_file_size, 25 * 1024 * 1024);
     assert.equal(config.db_pool_size, 10);
+    assert.equal(config.read_cache_mb, 16);
   });
 
   it('keeps given values', () => {
@@ -53,6 +54,7 @@ describe('parseSiteConfig', () => {
         trusted_proxies: ['10.0.0.0/8'],
         rate_limit: { limit: 100, window: 60 },
         db_pool_size: 3,
+        read_cache_mb: 0,
       }),
     );
     assert.equal(config.db_url, 'postgresql://u:p@db:5432/site');
@@ -63,6 +65,7 @@ describe('parseSiteConfig', () => {
     assert.deepEqual(config.trusted_proxies, ['10.0.0.0/8']);
     assert.deepEqual(config.rate_limit, { limit: 100, window: 60 });
     assert.equal(config.db_pool_size, 3);
+    assert.equal(config.read_cache_mb, 0);
     assert.equal(parseSiteConfig(valid({ db_url: 'postgres://db/site', allow_cors: '*' })).allow_cors, '*');
   });
 
@@ -151,6 +154,8 @@ describe('parseSiteConfig', () => {
     refuses(valid({ allowed_referrers: [''] }), 'allowed_referrers.0');
     refuses(valid({ max_file_size: -5 }), 'max_file_size');
     refuses(valid({ db_pool_size: 100000 }), 'db_pool_size');
+    refuses(valid({ read_cache_mb: -1 }), 'read_cache_mb');
+    refuses(valid({ read_cache_mb: '16' }), 'read_cache_mb');
   });
 
   it('refuses a config that is not an object, naming the root', () => {
