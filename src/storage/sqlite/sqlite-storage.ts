@@ -684,11 +684,12 @@ export class SqliteStorage implements Storage {
     try {
       this.#finishGroup();
       this.#endSnapshot();
-      this.#cache?.header.close();
-      this.#cache = null;
       if (this.#reader !== this.#writer) this.#reader.db.close();
       this.#writer.db.pragma('optimize');
       this.#writer.db.close();
+      // After the connections: closing a descriptor of the file drops this process's locks on it.
+      this.#cache?.header.close();
+      this.#cache = null;
     } finally {
       release();
     }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { WalIndexHeader } from './wal-index-header.ts';
 
@@ -70,3 +72,34 @@ test('a database without a -shm file has no header to watch', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const CHECKPOINT_ELSEWHERE = `
+const Database = require('better-sqlite3');
+const db = new Database(process.argv[1], { timeout: 0 });
+process.stdout.write(JSON.stringify(db.pragma('wal_checkpoint(TRUNCATE)')[0]));
+db.close();
+`;
+
+test('closing one of two headers on a file keeps this process\'s locks on it: another process still sees the reader', () =>
+  withDatabase((path, db) => {
+    db.prepare('INSERT INTO "t" VALUES (?, ?)').run('a', '1');
+    const first = new WalIndexHeader(path);
+    const second = new WalIndexHeader(path);
+    const reader = new Database(path, { readonly: true });
+    try {
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM "t"').get();
+      second.close();
+      const child = spawnSync(process.execPath, ['-e', CHECKPOINT_ELSEWHERE, path], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      // POSIX drops all of a process's locks on a file when any descriptor for it is closed:
+      // had the second header closed its own, the other process would have reset the WAL.
+      assert.equal((JSON.parse(child.stdout) as { busy: number }).busy, 1);
+      assert.equal(first.changed(), false);
+    } finally {
+      reader.exec('COMMIT');
+      reader.close();
+      first.close();
+    }
+  }));
