@@ -6,7 +6,7 @@
  */
 import type { SqlValue } from '../types.ts';
 
-export interface CachedRead<T> {
+interface CachedRead<T> {
   readonly value: T;
   readonly bytes: number;
 }

@@ -38,7 +38,9 @@ function acquire(path: string): { key: string; file: SharedFile } {
   if (!file) {
     const fd = openSync(path, 'r');
     const opened = fstatSync(fd);
-    // Replaced between the stat and the open: keyed by what was opened.
+    // Replaced between the stat and the open: keyed by what was opened. Should another user
+    // have opened that file meanwhile, this descriptor is left open, never closed: closing it
+    // would drop the locks.
     key = `${opened.dev}:${opened.ino}`;
     file = openFiles.get(key) ?? { fd, users: 0 };
     openFiles.set(key, file);
