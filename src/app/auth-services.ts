@@ -3,6 +3,7 @@
  * request authenticator and the CSRF policy, wired to the site's storage, cache and apps.
  */
 import { apiSecretHashKey } from '../auth/api-keys.ts';
+import { CacheClosed } from '../cache/types.ts';
 import type { AuthDeps } from '../auth/auth-deps.ts';
 import type { AuthHook } from '../auth/auth-hook.ts';
 import { createAuthenticator, type Authenticator } from '../auth/authenticate.ts';
@@ -94,6 +95,9 @@ const CREDENTIALS_PREFIX = 'credentials:';
  */
 export const CREDENTIAL_TTL_MS = 30_000;
 
+/** Wait between attempts to subscribe to invalidations while the cache cannot be reached. */
+const SUBSCRIBE_RETRY_MS = 2000;
+
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const bySite = new WeakMap<Site, AuthServices>();
 
@@ -172,6 +176,8 @@ export function authServicesFor(site: Site): AuthServices {
       return token;
     },
   };
+  let closed = false;
+  let subscribeRetry: NodeJS.Timeout | undefined;
   const services: AuthServices = {
     deps,
     settings,
@@ -209,6 +215,8 @@ export function authServicesFor(site: Site): AuthServices {
       site.cache.publish(INVALIDATION_CHANNEL, what).catch((error: unknown) => site.logger.warn('cache invalidation not published', { error: String(error) }));
     },
     async close() {
+      closed = true;
+      clearTimeout(subscribeRetry);
       await Promise.allSettled([requestLog.close(), lastUsed.close(), sessions.close()]);
     },
   };
@@ -251,8 +259,28 @@ export function authServicesFor(site: Site): AuthServices {
         .catch((error: unknown) => site.logger.warn('credential invalidation not published', { error: String(error) }));
     },
   });
-  // Other nodes' changes arrive here; the 1-second settings lifetime covers a lost message.
-  site.cache.subscribe(INVALIDATION_CHANNEL, dropLocal).catch((error: unknown) => site.logger.warn('cache invalidation not subscribed', { error: String(error) }));
+  // Other nodes' changes arrive here. Messages that may have been lost — the cache was
+  // unreachable, or the subscription could not be made yet — count as "everything changed".
+  const dropEverything = () => {
+    dropLocal('settings');
+    dropLocal('signing-keys');
+  };
+  const subscribe = (attempt: number): void => {
+    site.cache.subscribe(INVALIDATION_CHANNEL, dropLocal, dropEverything).then(
+      () => {
+        if (attempt === 1) return;
+        dropEverything();
+        site.logger.info('cache invalidation subscribed', { attempts: attempt });
+      },
+      (error: unknown) => {
+        if (closed || error instanceof CacheClosed) return;
+        if (attempt === 1) site.logger.warn('cache invalidation not subscribed yet; retrying', { error: String(error) });
+        subscribeRetry = setTimeout(() => subscribe(attempt + 1), SUBSCRIBE_RETRY_MS);
+        subscribeRetry.unref();
+      },
+    );
+  };
+  subscribe(1);
   bySite.set(site, services);
   return services;
 }

@@ -34,9 +34,11 @@ export interface Cache {
   /**
    * Calls `handler` for each message published on the channel from now on (delivery is
    * asynchronous and at most once). Resolves once the subscription is active, with a function
-   * that ends it.
+   * that ends it. `onGap` is called when messages may have been lost — the connection carrying
+   * the subscription dropped and has been restored — once the subscription is active again, so
+   * a subscriber can drop whatever those messages would have told it to.
    */
-  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  subscribe(channel: string, handler: MessageHandler, onGap?: () => void): Promise<() => Promise<void>>;
   /** True when the cache answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -45,6 +47,15 @@ export interface Cache {
 /** The cache service cannot be reached (or the cache is closed); requests fail fast with 503. */
 export class CacheUnavailable extends Error {
   override name = 'CacheUnavailable';
+}
+
+/** The cache was closed by its owner: unavailable for good, so not worth retrying. */
+export class CacheClosed extends CacheUnavailable {
+  override name = 'CacheClosed';
+
+  constructor() {
+    super('cache is closed');
+  }
 }
 
 /** Validates a TTL and returns it in whole milliseconds (at least 1). */

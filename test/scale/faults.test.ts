@@ -20,9 +20,7 @@
  * visibly skipped test says so.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +30,7 @@ import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { writeSiteConfig } from '../../src/app/site.ts';
 import { addUser } from '../../src/app/user-admin.ts';
 import { createTestSite, PG_URL, REDIS_URL, type TestSite } from '../helpers/test-site.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runAs } from '../helpers/run-as.ts';
 import { call, freePort, killAll, ServeProcess } from './scale-helpers.ts';
 
@@ -41,51 +40,6 @@ const CLERK = 'clerk@example.com';
 const FAST_MS = 5000;
 const OUTAGE_MS = 2500;
 const RECOVERY_LIMIT_MS = 20_000;
-
-/** A TCP proxy to one service that can be taken down and brought back on the same port. */
-class TcpProxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(target: { host: string; port: number }) {
-    this.#target = target;
-  }
-
-  async open(): Promise<void> {
-    if (this.#server) return;
-    const server = createServer((client) => {
-      const upstream = connect(this.#target.port, this.#target.host);
-      for (const socket of [client, upstream]) {
-        this.#sockets.add(socket);
-        socket.on('close', () => this.#sockets.delete(socket));
-        socket.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    server.listen(this.port, '127.0.0.1');
-    await once(server, 'listening');
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  /** The service "goes away": no new connections, and every open one is cut. */
-  async close(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    const closed = once(server, 'close');
-    server.close();
-    for (const socket of this.#sockets) socket.destroy();
-    this.#sockets.clear();
-    await closed;
-  }
-}
 
 interface Attempt {
   marker: string;

@@ -3,11 +3,12 @@
 // goes away and comes back.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisCache } from '../redis/redis-cache.ts';
 import { CacheUnavailable } from '../types.ts';
+import { TcpProxy } from '../../../test/helpers/tcp-proxy.ts';
 import { runCacheConformance } from './cache.suite.ts';
 
 const url = process.env.CORTADO_TEST_REDIS_URL;
@@ -135,29 +136,12 @@ if (!url) {
       }
     });
 
-    test('a Redis that goes away fails fast, and work resumes when it is back', async () => {
+    test('a Redis that goes away fails fast, work resumes when it is back, and subscribers hear of the gap', async () => {
       const target = new URL(redisUrl);
-      const upstreams = new Set<Socket>();
-      let up = true;
-      const proxy = createServer((client) => {
-        client.on('error', () => {});
-        if (!up) {
-          client.destroy();
-          return;
-        }
-        const upstream = connect(Number(target.port || 6379), target.hostname);
-        upstream.on('error', () => client.destroy());
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-        client.pipe(upstream).pipe(client);
-        upstreams.add(upstream);
-        upstreams.add(client);
-      });
-      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-      const address = proxy.address();
-      assert.ok(address && typeof address === 'object');
+      const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+      await proxy.open();
       const prefix = freshPrefix();
-      const viaProxy = new RedisCache({ url: `redis://127.0.0.1:${address.port}${target.pathname}`, keyPrefix: prefix });
+      const viaProxy = new RedisCache({ url: `redis://127.0.0.1:${proxy.port}${target.pathname}`, keyPrefix: prefix });
       const direct = new RedisCache({ url: redisUrl, keyPrefix: prefix });
       const until = async (what: string, check: () => Promise<boolean>) => {
         const deadline = Date.now() + 10_000;
@@ -169,31 +153,41 @@ if (!url) {
       try {
         await viaProxy.set('k', 'v');
         const received: string[] = [];
-        await viaProxy.subscribe('ch', (m) => received.push(m));
+        let gaps = 0;
+        let receivedAtGap = -1;
+        await viaProxy.subscribe(
+          'ch',
+          (m) => received.push(m),
+          () => {
+            gaps += 1;
+            receivedAtGap = received.length;
+            // Told once the channel is live again: a message published now must arrive.
+            void direct.publish('ch', 'at the gap');
+          },
+        );
+        await direct.publish('ch', 'before');
+        await until('a message before the outage', async () => received.includes('before'));
+        assert.equal(gaps, 0, 'no gap on the first connection');
 
-        up = false;
-        for (const socket of upstreams) socket.destroy();
-        upstreams.clear();
+        await proxy.close();
         await until('the cache to notice', async () => !(await viaProxy.ping()));
         const started = Date.now();
         await assert.rejects(viaProxy.get('k'), CacheUnavailable);
         await assert.rejects(viaProxy.increment('n'), CacheUnavailable);
         assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
 
-        up = true;
+        await proxy.open();
         await until('the cache to reconnect', () => viaProxy.ping());
         assert.equal(await viaProxy.get('k'), 'v');
-        // The subscription was restored on the new connection.
-        await until('a message after the reconnect', async () => {
-          await direct.publish('ch', 'after');
-          await new Promise((r) => setTimeout(r, 50));
-          return received.includes('after');
-        });
+        // The subscription was restored on the new connection, and its subscriber told of the gap.
+        await until('the gap to be reported', async () => gaps > 0);
+        await until('the message published at the gap', async () => received.includes('at the gap'));
+        assert.equal(gaps, 1);
+        assert.deepEqual(received.slice(0, receivedAtGap), ['before']);
       } finally {
         await viaProxy.close();
         await direct.close();
-        for (const socket of upstreams) socket.destroy();
-        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+        await proxy.close();
         await clearPrefix(redisUrl, prefix);
       }
     });

@@ -3,7 +3,7 @@
  * vanish on access (lazy expiry) and are swept periodically by an unref'd timer, so the cache
  * never keeps the process alive. Time comes from an injectable clock so tests can move it.
  */
-import { CacheUnavailable, ttlMilliseconds, type Cache, type MessageHandler } from '../types.ts';
+import { CacheClosed, ttlMilliseconds, type Cache, type MessageHandler } from '../types.ts';
 
 export interface MemoryCacheOptions {
   /** Milliseconds since the epoch (default `Date.now`). */
@@ -47,7 +47,7 @@ export class MemoryCache implements Cache {
   }
 
   #check(): void {
-    if (this.#closed) throw new CacheUnavailable('cache is closed');
+    if (this.#closed) throw new CacheClosed();
   }
 
   /** The live entry, dropping it when expired. */

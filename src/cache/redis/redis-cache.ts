@@ -3,10 +3,11 @@
  * (no offline queue, short connect and command timeouts) with CacheUnavailable, and the client
  * keeps reconnecting in the background. Pub/sub runs on a second connection, opened on the
  * first subscribe; subscriptions are restored after a reconnect, but messages published while
- * disconnected are lost (Redis pub/sub is at most once).
+ * disconnected are lost (Redis pub/sub is at most once), so each subscriber's `onGap` is called
+ * once its channel is live again.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { CacheUnavailable, ttlMilliseconds, type Cache, type MessageHandler } from '../types.ts';
+import { CacheClosed, CacheUnavailable, ttlMilliseconds, type Cache, type MessageHandler } from '../types.ts';
 
 export interface RedisCacheOptions {
   /** `redis://[:password@]host:port[/db]` */
@@ -43,8 +44,13 @@ function mapError(error: unknown): unknown {
   return new CacheUnavailable(`Redis unavailable: ${message}`, { cause: error });
 }
 
+interface Subscription {
+  readonly handler: MessageHandler;
+  readonly onGap: (() => void) | undefined;
+}
+
 interface Channel {
-  subscriptions: Set<{ handler: MessageHandler }>;
+  subscriptions: Set<Subscription>;
   /** Resolves when Redis has confirmed the SUBSCRIBE. */
   ready: Promise<void>;
 }
@@ -92,7 +98,7 @@ export class RedisCache implements Cache {
 
   /** The connection, connected on first use; a connect in progress is shared. */
   async #connected<R extends Redis>(redis: R): Promise<R> {
-    if (this.#closed) throw new CacheUnavailable('cache is closed');
+    if (this.#closed) throw new CacheClosed();
     if (redis.status === 'wait' && !this.#connecting.has(redis)) {
       const connecting = redis.connect().finally(() => this.#connecting.delete(redis));
       this.#connecting.set(redis, connecting);
@@ -162,7 +168,7 @@ export class RedisCache implements Cache {
     await this.#run((redis) => redis.publish(this.#prefix + channel, message));
   }
 
-  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+  async subscribe(channel: string, handler: MessageHandler, onGap?: () => void): Promise<() => Promise<void>> {
     const name = this.#prefix + channel;
     const subscriber = await this.#connected(this.#subscriberConnection());
     let entry = this.#channels.get(name);
@@ -177,7 +183,7 @@ export class RedisCache implements Cache {
       this.#channels.set(name, created);
       entry = created;
     }
-    const subscription = { handler };
+    const subscription: Subscription = { handler, onGap };
     entry.subscriptions.add(subscription);
     try {
       await entry.ready;
@@ -201,6 +207,11 @@ export class RedisCache implements Cache {
   #subscriberConnection(): Redis {
     if (this.#subscriber === undefined) {
       const subscriber = this.#connection();
+      let readyBefore = false;
+      subscriber.on('ready', () => {
+        if (readyBefore) void this.#resumed(subscriber);
+        readyBefore = true;
+      });
       subscriber.on('message', (name: string, message: string) => {
         const entry = this.#channels.get(name);
         if (entry === undefined) return;
@@ -215,6 +226,30 @@ export class RedisCache implements Cache {
       this.#subscriber = subscriber;
     }
     return this.#subscriber;
+  }
+
+  /** After a reconnect: tells every subscriber that messages may have been lost, once its channel is live. */
+  async #resumed(subscriber: Redis): Promise<void> {
+    const names = [...this.#channels.keys()];
+    if (names.length === 0 || this.#closed) return;
+    try {
+      // ioredis re-subscribes by itself but says nothing when that is done; the reply to this
+      // SUBSCRIBE of the same channels does, and until then a message could still be missed.
+      await subscriber.subscribe(...names);
+    } catch {
+      // Dropped again: the next reconnect tries again.
+      return;
+    }
+    for (const name of names) {
+      for (const { onGap } of [...(this.#channels.get(name)?.subscriptions ?? [])]) {
+        if (onGap === undefined) continue;
+        try {
+          onGap();
+        } catch (error) {
+          this.#onHandlerError(error, name.slice(this.#prefix.length));
+        }
+      }
+    }
   }
 
   async ping(): Promise<boolean> {
