@@ -140,7 +140,8 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     },
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // Answered below in Frappe's shape instead of Fastify's fixed body.
+    return503OnClosing: false,
     // DocType names and document names may be long; Fastify's default cap is 100 characters.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     // Errors the router raises before any hook runs still answer in Frappe's shape.
@@ -156,6 +157,19 @@ export async function createServer(site: Site, options: CreateServerOptions = {}
     },
   });
   security.register(app);
+  // Closing (SIGTERM, app.close()): a request arriving on a kept-alive connection gets a 503 a
+  // client can read (`exc_type`, CORS and security headers), and no work is started for it.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    const frappe = frappeError('ServiceUnavailable', 'The server is shutting down, try again shortly');
+    const answer = renderError(frappe, { path: request.url.split('?')[0] ?? '/', headers: request.headers });
+    void reply.code(answer.status).headers({ 'Cache-Control': 'no-store', ...answer.headers }).type(answer.contentType).send(answer.body);
+  });
   registerGetJsonBody(app, site.config.max_file_size);
   // Frappe accepts an empty body with Content-Type: application/json (axios sends one on GET).
   app.removeContentTypeParser('application/json');

@@ -5,7 +5,8 @@
  *
  * - Every in-flight request completes with 200, and its answer says `Connection: close` (a
  *   kept-alive connection must not hold the drain open until keepAliveTimeout).
- * - After the signal new connections are refused (or answered 503, never served).
+ * - After the signal new connections are refused (or answered 503, never served); a request
+ *   arriving on a kept-alive connection is answered 503 in Frappe's shape, with CORS headers.
  * - The process exits 0 well within a generous bound, and the in-flight write is committed.
  * - `shutdown_timeout_ms` bounds the drain: a request still running then is abandoned, and
  *   the process exits 1 with a log line saying so.
@@ -13,9 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer } from '../../src/app/create-server.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { createTestSite, forEachDatabase, PG_URL, type TestDatabase, type TestSite } from '../helpers/test-site.ts';
 import { freePort, killAll, ServeProcess } from './scale-helpers.ts';
@@ -214,3 +217,41 @@ if (!PG_URL) {
     });
   });
 }
+
+describe('a request arriving on a kept-alive connection while the server closes [sqlite]', () => {
+  test('is answered 503 ServiceUnavailable in Frappe\'s shape, with CORS and security headers, and closes the connection', async () => {
+    const origin = 'https://app.example.com';
+    const t = await createTestSite({ apps: [SLOW_APP], config: { allow_cors: origin } });
+    sites.push(t);
+    const app = await createServer(t.site);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    const socket = connect(port, '127.0.0.1');
+    let raw = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    try {
+      socket.write(`GET /api/method/slow.api.sleep?ms=800 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`);
+      await sleep(200);
+      const closed = app.close();
+      // The second request of the connection is read once the first is answered, after close().
+      socket.write(`GET /api/method/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\n\r\n`);
+      await closed;
+      await ended;
+    } finally {
+      socket.destroy();
+    }
+    const answers = raw.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(answers.length, 2, raw);
+    assert.match(answers[0] ?? '', /^HTTP\/1\.1 200 /, 'the request in flight at close() completes');
+    const [head = '', body = ''] = (answers[1] ?? '').split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 503 /);
+    assert.match(head, /\r\nconnection: close\r\n/i);
+    assert.match(head, /\r\ncontent-type: application\/json/i);
+    assert.match(head, new RegExp(`\\r\\naccess-control-allow-origin: ${origin}\\r\\n`, 'i'));
+    assert.match(head, /\r\nx-content-type-options: nosniff\r\n/i);
+    const parsed = JSON.parse(body) as { exc_type?: string; exception?: string; message?: string };
+    assert.equal(parsed.exc_type, 'ServiceUnavailable', body);
+    assert.match(JSON.stringify(parsed), /shutting down/);
+  });
+});
