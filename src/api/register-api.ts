@@ -16,7 +16,7 @@ import { createDbApi, type DbApi } from '../doctype/db-api.ts';
 import type { DocumentContext } from '../doctype/document/document-context.ts';
 import { GUEST_PRINCIPAL, type Principal } from '../doctype/principal.ts';
 import { CacheUnavailable } from '../cache/types.ts';
-import { StorageUnavailable, StorageValueError } from '../storage/types.ts';
+import { StatementTimeout, StorageUnavailable, StorageValueError } from '../storage/types.ts';
 import { UnitOfWork } from '../storage/unit-of-work.ts';
 import { outsidePipeline, type ApiServices } from './api-services.ts';
 import { apiVersionOf, renderError, serverMessages } from './error-response.ts';
@@ -92,6 +92,7 @@ function attemptedKeyId(header: string | undefined): string | undefined {
 export function toFrappeError(error: unknown): FrappeError | undefined {
   if (error instanceof StorageUnavailable) return frappeError('ServiceUnavailable', 'The database is unavailable, try again shortly');
   if (error instanceof StorageValueError) return frappeError('ValidationError', 'A value of this request cannot be stored');
+  if (error instanceof StatementTimeout) return frappeError('QueryTimeoutError', 'The query took too long and was stopped; narrow its filters or ask for fewer rows');
   if (error instanceof CacheUnavailable) return frappeError('ServiceUnavailable', 'The cache is unavailable, try again shortly');
   const frappe = asFrappeError(error);
   if (frappe) return frappe;

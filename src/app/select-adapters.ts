@@ -13,7 +13,9 @@ import type { Storage } from '../storage/types.ts';
 export const SQLITE_FILE = 'site.sqlite3';
 
 export function selectStorage(config: SiteConfig, sitePath: string): Storage {
-  if (config.db_url) return new PostgresStorage({ url: config.db_url, poolSize: config.db_pool_size });
+  if (config.db_url) {
+    return new PostgresStorage({ url: config.db_url, poolSize: config.db_pool_size, statementTimeoutMs: config.db_statement_timeout_ms });
+  }
   return new SqliteStorage({ path: join(sitePath, SQLITE_FILE), readCacheBytes: config.read_cache_mb * 1024 * 1024 });
 }
 

@@ -41,6 +41,7 @@ describe('parseSiteConfig', () => {
     assert.equal(config.max_file_size, 25 * 1024 * 1024);
     assert.equal(config.db_pool_size, 10);
     assert.equal(config.read_cache_mb, 16);
+    assert.equal(config.db_statement_timeout_ms, 60_000);
   });
 
   it('keeps given values', () => {
@@ -55,6 +56,7 @@ describe('parseSiteConfig', () => {
         rate_limit: { limit: 100, window: 60 },
         db_pool_size: 3,
         read_cache_mb: 0,
+        db_statement_timeout_ms: 0,
       }),
     );
     assert.equal(config.db_url, 'postgresql://u:p@db:5432/site');
@@ -66,6 +68,7 @@ describe('parseSiteConfig', () => {
     assert.deepEqual(config.rate_limit, { limit: 100, window: 60 });
     assert.equal(config.db_pool_size, 3);
     assert.equal(config.read_cache_mb, 0);
+    assert.equal(config.db_statement_timeout_ms, 0);
     assert.equal(parseSiteConfig(valid({ db_url: 'postgres://db/site', allow_cors: '*' })).allow_cors, '*');
   });
 
@@ -156,6 +159,8 @@ describe('parseSiteConfig', () => {
     refuses(valid({ db_pool_size: 100000 }), 'db_pool_size');
     refuses(valid({ read_cache_mb: -1 }), 'read_cache_mb');
     refuses(valid({ read_cache_mb: '16' }), 'read_cache_mb');
+    refuses(valid({ db_statement_timeout_ms: -1 }), 'db_statement_timeout_ms');
+    refuses(valid({ db_statement_timeout_ms: 1.5 }), 'db_statement_timeout_ms');
   });
 
   it('refuses a config that is not an object, naming the root', () => {

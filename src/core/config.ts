@@ -60,6 +60,8 @@ export const siteConfigSchema = z
     /** Beyond Frappe's idle expiry: no session lives longer than this, active or not. */
     session_lifetime_hours: z.number().positive().max(24 * 366).default(720),
     db_pool_size: z.number().int().positive().max(1000).default(10),
+    /** PostgreSQL: longest a statement may run before it is stopped (QueryTimeoutError); 0: no limit. Schema changes are exempt. */
+    db_statement_timeout_ms: z.number().int().min(0).max(86_400_000).default(60_000),
     /**
      * Beyond Frappe: on the embedded SQLite database, how many MiB of read answers (documents,
      * list pages) may be kept to answer the same read again until the next commit by anyone;

@@ -125,6 +125,11 @@ export class StorageValueError extends Error {
   override name = 'StorageValueError';
 }
 
+/** A statement ran past the database's statement timeout and was stopped (its transaction rolls back). */
+export class StatementTimeout extends Error {
+  override name = 'StatementTimeout';
+}
+
 /** The database cannot be reached; requests fail fast with 503. */
 export class StorageUnavailable extends Error {
   override name = 'StorageUnavailable';

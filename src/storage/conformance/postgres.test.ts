@@ -11,7 +11,7 @@ import {
   postgresDialect,
   translatePlaceholders,
 } from '../postgres/postgres-storage.ts';
-import { StorageUnavailable, UniqueViolation } from '../types.ts';
+import { StatementTimeout, StorageUnavailable, UniqueViolation } from '../types.ts';
 import { runStorageConformance } from './storage.suite.ts';
 
 const url = process.env.CORTADO_TEST_PG_URL;
@@ -170,6 +170,38 @@ if (!url) {
         assert.deepEqual(await storage.all('SELECT "name" FROM "t"'), []);
       } finally {
         await storage.close();
+        await dropSchema(pgUrl, schema);
+      }
+    });
+
+    test('statementTimeoutMs: a longer statement is stopped with StatementTimeout, its transaction rolled back; schema changes are exempt', async () => {
+      const schema = freshSchema();
+      await createSchema(pgUrl, schema);
+      const storage = new PostgresStorage({ url: pgUrl, schema, statementTimeoutMs: 300 });
+      const locker = new PostgresStorage({ url: pgUrl, schema });
+      try {
+        const started = Date.now();
+        await assert.rejects(storage.get('SELECT pg_sleep(3)'), StatementTimeout);
+        assert.ok(Date.now() - started < 2500, `stopped after ${Date.now() - started} ms`);
+        await storage.ensureTable({ name: 't', columns: [{ name: 'name', kind: 'varchar', primaryKey: true }] });
+        const tx = await storage.begin();
+        await tx.run('INSERT INTO "t" ("name") VALUES (?)', ['a']);
+        await assert.rejects(tx.get('SELECT pg_sleep(3)'), StatementTimeout);
+        await assert.rejects(tx.commit(), /rolled back/);
+        assert.deepEqual(await storage.all('SELECT "name" FROM "t"'), []);
+
+        // A schema change waiting longer than the timeout (here for a lock) still completes.
+        const holder = await locker.begin();
+        await holder.run('LOCK TABLE "t" IN ACCESS EXCLUSIVE MODE');
+        const release = new Promise((resolve) => setTimeout(resolve, 800)).then(() => holder.commit());
+        await storage.ensureTable({ name: 't', columns: [{ name: 'name', kind: 'varchar', primaryKey: true }], indexes: [{ name: 't_name2', columns: ['name'] }] });
+        await release;
+        assert.deepEqual(await storage.indexNames('t'), ['t_name2']);
+        // The exemption was local to that transaction.
+        assert.deepEqual(await storage.get('SHOW statement_timeout'), { statement_timeout: '300ms' });
+      } finally {
+        await storage.close();
+        await locker.close();
         await dropSchema(pgUrl, schema);
       }
     });

@@ -10,6 +10,7 @@
 import pg from 'pg';
 import {
   quoteIdentifier,
+  StatementTimeout,
   StorageUnavailable,
   StorageValueError,
   UniqueViolation,
@@ -162,6 +163,8 @@ function mapError(error: unknown): unknown {
   if (e?.code === '22021' || e?.code === '22P05' || e?.code === '22001' || e?.code === '22003') {
     return new StorageValueError('the database cannot store a value of this request', { cause: error });
   }
+  // query_canceled: the statement timeout (or an operator's pg_cancel_backend).
+  if (e?.code === '57014') return new StatementTimeout('the statement took too long and was stopped', { cause: error });
   if (isUnavailable(error)) {
     return new StorageUnavailable(`PostgreSQL unavailable: ${(error as Error).message}`, { cause: error });
   }
@@ -291,6 +294,8 @@ export interface PostgresStorageOptions {
   schema?: string;
   /** How long to wait for a connection before failing with StorageUnavailable (default 3000 ms). */
   connectionTimeoutMillis?: number;
+  /** Longest a statement may run before PostgreSQL stops it (StatementTimeout); 0 or absent: no limit. Schema changes are exempt. */
+  statementTimeoutMs?: number;
 }
 
 export class PostgresStorage implements Storage {
@@ -307,6 +312,7 @@ export class PostgresStorage implements Storage {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
       idleTimeoutMillis: 30_000,
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
       types: typeParsers,
       // Awaited by the pool before the connection is used; a failure fails the checkout.
       onConnect: schema === undefined ? undefined : async (client) => {
@@ -420,6 +426,8 @@ export class PostgresStorage implements Storage {
     const q = quotePostgresIdentifier;
     const table = q(spec.name);
     await this.transaction(async (tx) => {
+      // An index on a large table may take longer than any request should: no limit here.
+      await tx.run('SET LOCAL statement_timeout = 0');
       // Serialise schema changes to this table across every node (released at commit).
       await tx.run('SELECT pg_advisory_xact_lock(hashtext(current_schema() || ?))', [`.${spec.name}`]);
       const existing = new Set((await this.#columns(tx, spec.name)).map((c) => c.name));
