@@ -202,3 +202,29 @@ test('group commit: when the group is lost, every member that joined it is told,
     assert.deepEqual(await storage.all('SELECT "name" FROM "t"'), [{ name: 'c' }]);
   });
 });
+
+test('once externalChanges() tells of another connection\'s commit, reads in the same turn see it, cached or not', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cortado-sqlite-external-'));
+  const path = join(dir, 'site.sqlite3');
+  const storage = new SqliteStorage({ path, readCacheBytes: 1 << 20 });
+  const other = new SqliteStorage({ path });
+  try {
+    await storage.run('CREATE TABLE "t" ("name" TEXT PRIMARY KEY, "v" INTEGER)');
+    await storage.run('INSERT INTO "t" VALUES (?, ?)', ['a', 1]);
+    await nextTurn();
+    const before = storage.externalChanges();
+    // This turn's snapshot, and a cached answer, hold v = 1 ...
+    assert.deepEqual(await storage.all('SELECT "v" FROM "t"'), [{ v: 1 }]);
+    assert.deepEqual(await storage.allCached('SELECT "v" FROM "t" WHERE "name" = ?', ['a']), [{ v: 1 }]);
+    // ... when another connection commits, still in this turn.
+    await other.run('UPDATE "t" SET "v" = 2');
+    assert.notEqual(storage.externalChanges(), before);
+    // A caller that drops what it derived from the old rows reads them again: never the old ones.
+    assert.deepEqual(await storage.all('SELECT "v" FROM "t"'), [{ v: 2 }]);
+    assert.deepEqual(await storage.allCached('SELECT "v" FROM "t" WHERE "name" = ?', ['a']), [{ v: 2 }]);
+  } finally {
+    await other.close();
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -286,6 +286,8 @@ export class SqliteStorage implements Storage {
   #group: GroupMember[] | undefined;
   #groupStarted = 0;
   #sweepQueued = false;
+  /** The `data_version` externalChanges() last saw. */
+  #dataVersion: number | undefined;
 
   constructor(options: SqliteStorageOptions) {
     this.#memory = options.path === ':memory:';
@@ -641,10 +643,17 @@ export class SqliteStorage implements Storage {
    * The writer connection's `data_version`: it changes when another connection commits (another
    * process, or another Storage on the same file), never for this Storage's own writes, since
    * they all go through the writer connection. An in-memory database has no other connection.
+   * When it has changed, this turn's snapshot ends and the read cache is checked again: a caller
+   * that drops what it derived from the old rows must not read them back from either.
    */
   externalChanges(): number | undefined {
     if (this.#memory || this.#closed) return 0;
-    return Number(this.#writer.db.pragma('data_version', { simple: true }));
+    const version = Number(this.#writer.db.pragma('data_version', { simple: true }));
+    if (version !== this.#dataVersion) {
+      this.#dataVersion = version;
+      this.#endSnapshot();
+    }
+    return version;
   }
 
   /**
