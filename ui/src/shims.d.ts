@@ -1,10 +1,4 @@
-// Modules without their own types: Vue single-file components (compiled by Vite) and frappe-charts.
-declare module '*.vue' {
-  import type { DefineComponent } from 'vue';
-  const component: DefineComponent<object, object, unknown>;
-  export default component;
-}
-
+// frappe-charts ships no types: the part of its API the desk uses.
 declare module 'frappe-charts' {
   export interface ChartData {
     labels: string[];
