@@ -3,7 +3,6 @@
  * request authenticator and the CSRF policy, wired to the site's storage, cache and apps.
  */
 import { apiSecretHashKey } from '../auth/api-keys.ts';
-import { CacheClosed } from '../cache/types.ts';
 import type { AuthDeps } from '../auth/auth-deps.ts';
 import type { AuthHook } from '../auth/auth-hook.ts';
 import { createAuthenticator, type Authenticator } from '../auth/authenticate.ts';
@@ -24,6 +23,7 @@ import { createActivityLog } from '../auth/activity-log.ts';
 import { createRequestLog, type RequestLog } from '../auth/request-log.ts';
 import { createLastUsedRecorder, verifyNamedApiKey } from '../auth/named-api-keys.ts';
 import { verifyCustomSourceKey } from '../auth/custom-key-source.ts';
+import { CacheClosed } from '../cache/types.ts';
 import { randomHex } from '../core/crypto.ts';
 import { createClientRegistration } from '../auth/oauth/client-registration.ts';
 import { OAUTH_METHOD_PREFIX } from '../auth/oauth/metadata.ts';
