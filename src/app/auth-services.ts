@@ -241,7 +241,11 @@ export function authServicesFor(site: Site): AuthServices {
   site.storage.watchWrites({
     interested(sql) {
       const classifier = classifyCredentialWrite(sql);
-      if (classifier) classifiers.set(sql, classifier);
+      if (classifier) {
+        // Bounded like the statement caches: raw SQL with inlined values is a new text each time.
+        if (classifiers.size >= 5000) classifiers.clear();
+        classifiers.set(sql, classifier);
+      }
       return classifier !== undefined;
     },
     committed(writes) {
