@@ -100,6 +100,10 @@ const USER_ACCESS_SQL =
   'SELECT \'user\' AS "kind", "name", "enabled", "user_type", "restrict_ip", "bypass_restrict_ip_check_if_2fa_enabled", NULL AS "role" FROM "tabUser" WHERE "name" = ? ' +
   'UNION ALL SELECT \'role\', NULL, NULL, NULL, NULL, NULL, "role" FROM "tabHas Role" WHERE "parent" = ? AND "parenttype" = \'User\' AND "parentfield" = \'roles\'';
 
+/** How long a key and IP pair that authenticated cleanly is not asked about again (shared counters only). */
+export const CLEAN_PAIR_MS = 1000;
+const CLEAN_PAIRS_MAX = 10_000;
+
 const GUEST_ACCESS: UserAccess = Object.freeze({ principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null });
 
 /** Refuses a locked-out IP or key; answers whether the key has failures counted. */
@@ -147,14 +151,34 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (keyRestriction && !rules.allowed(keyRestriction, ip)) throw rules.refusal(ip);
   }
 
-  /** `lockVerdict`, without a promise when the counters are at hand (an in-process cache, nothing locked). */
-  function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings): boolean | Promise<boolean> {
+  /**
+   * Key and IP pairs that authenticated with no failure counted for either, while the counters
+   * are in a shared cache (Redis), and until when that answer is trusted without asking again:
+   * a client's steady requests then cost no round trip each. A wrong secret forgets the pair
+   * and is checked against the shared counters before its failure is counted, as always; only
+   * the right secret can be let through, for at most CLEAN_PAIR_MS after another node locked
+   * the key or the IP.
+   */
+  const cleanPairs = new Map<string, number>();
+  const now = () => deps.clock.now().getTime();
+  const rememberClean = (pair: string): void => {
+    if (cleanPairs.size >= CLEAN_PAIRS_MAX) cleanPairs.clear();
+    cleanPairs.set(pair, now() + CLEAN_PAIR_MS);
+  };
+
+  /** `lockVerdict`, without a promise when the answer is at hand (in-process counters, or a recently clean pair). */
+  function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings, pair: string): boolean | Promise<boolean> {
     const attempts = options.attempts;
     if (!attempts) return false;
     const keyCounter = `api-key:${key}`;
     const ipNow = attempts.lockedNow?.('ip', ip, settings);
     const keyNow = attempts.lockedNow?.('user', keyCounter, settings);
     if (ipNow && keyNow) return lockVerdict(attempts, settings, ipNow, keyNow);
+    const cleanUntil = cleanPairs.get(pair);
+    if (cleanUntil !== undefined) {
+      if (cleanUntil > now()) return false;
+      cleanPairs.delete(pair);
+    }
     // Both at once: on Redis that is one round trip (the two commands are pipelined), not two.
     return Promise.all([ipNow ?? attempts.isLocked('ip', ip, settings), keyNow ?? attempts.isLocked('user', keyCounter, settings)]).then(([byIp, byKey]) =>
       lockVerdict(attempts, settings, byIp, byKey),
@@ -207,7 +231,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const clientAuth = options.clientAuthPaths?.has(request.path) && /^basic /i.test(rawAuthorization ?? '');
     const authorization = parseAuthorization(clientAuth ? undefined : rawAuthorization);
     if (authorization.kind === 'api-key') {
-      const locked = assertKeyNotLocked(authorization.key, request.ip, settings);
+      const pair = `${request.ip}\u0000${authorization.key}`;
+      const locked = assertKeyNotLocked(authorization.key, request.ip, settings, pair);
       const hasFailures = typeof locked === 'boolean' ? locked : await locked;
       const source = request.headers['frappe-authorization-source']?.trim();
       const custom = Boolean(source && source !== 'User');
@@ -230,12 +255,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       const keyAccess = match ? (knownAccess(match.user) ?? (await loadAccess(match.user))) : undefined;
       if (!match || !keyAccess) {
+        // Let through unasked as a clean pair: a lockout still answers a wrong secret first.
+        if (cleanPairs.delete(pair)) await assertKeyNotLocked(authorization.key, request.ip, settings, pair);
         await recordKeyFailure(authorization.key, request.ip, settings);
         refuse();
       }
       if (cacheKey && !cachedMatch) cache?.setCredential(cacheKey, match, epoch);
       // Frappe forgets the key's failures after a success; nothing to forget when none were counted.
       if (hasFailures) await options.attempts?.reset('user', `api-key:${authorization.key}`);
+      // Only after asking the shared counters: a pair trusted from memory is not trusted longer.
+      else if (typeof locked !== 'boolean') rememberClean(pair);
       options.onKeyUsed?.(match, request);
       headerAuthenticated = true;
       apiKey = authorization.key;
