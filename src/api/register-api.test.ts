@@ -7,7 +7,7 @@ import { toFrappeError } from './register-api.ts';
 
 test('storage and cache failures become Frappe exceptions with their status', () => {
   const cases: [Error, string, number][] = [
-    [new StatementTimeout('slow'), 'QueryTimeoutError', 417],
+    [new StatementTimeout('slow'), 'QueryTimeoutError', 500],
     [new StorageUnavailable('down'), 'ServiceUnavailable', 503],
     [new StorageValueError('NUL'), 'ValidationError', 417],
     [new CacheUnavailable('down'), 'ServiceUnavailable', 503],

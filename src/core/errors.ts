@@ -40,11 +40,12 @@ const EXCEPTIONS = {
   InvalidEmailAddressError: { status: 417, parent: 'ValidationError' },
   AppNotInstalledError: { status: 417, parent: 'ValidationError' },
   InvalidStatusError: { status: 417, parent: 'ValidationError' },
-  QueryTimeoutError: { status: 417, parent: 'ValidationError' },
   // Frappe answers a lockout with 500; cortado answers 429 (docs/compatibility.md).
   SecurityException: { status: 429 },
   // Storage unreachable: fail fast, the client may retry.
   ServiceUnavailable: { status: 503 },
+  // A plain Exception in Frappe, so 500: a statement stopped by the database's timeout.
+  QueryTimeoutError: { status: 500 },
   // Anything not raised as a Frappe exception; its details are logged, never sent.
   Exception: { status: 500 },
 } as const satisfies Record<string, { status: number; parent?: string }>;
