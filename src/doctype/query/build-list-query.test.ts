@@ -116,6 +116,13 @@ describe('SQL shape', () => {
     assert.doesNotThrow(() => build({ fields: ['status', 'count(name) as n'] }));
   });
 
+  test('an aggregate in order_by without group_by or an aggregate field is a DataError on SQLite too', () => {
+    throwsFrappe(() => build({ order_by: 'count(status)' }), 'DataError', /^An aggregate in order_by needs group_by/);
+    throwsFrappe(() => build({ fields: ['name', 'qty'], order_by: 'sum(qty) desc' }), 'DataError', /^An aggregate in order_by/);
+    assert.doesNotThrow(() => build({ fields: ['status', 'count(name) as n'], group_by: 'status', order_by: 'count(name) desc' }));
+    assert.doesNotThrow(() => build({ fields: ['status', 'count(name) as n'], order_by: 'count(name) desc' }));
+  });
+
   test('columns and keys: Frappe names, unique SQL aliases', () => {
     const query = build({ fields: ['name', 'items.name', 'count(name)', 'status as s', 'items.item_code', 'sum(qty)'] });
     assert.deepEqual(query.columns, ['name', 'name', 'count(name)', 's', 'item_code', 'sum(qty)']);

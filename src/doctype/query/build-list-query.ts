@@ -203,6 +203,11 @@ export function buildListQuery(input: ListQueryInput, ctx: QueryContext): ListQu
   if (ctx.dialect.name === 'postgres' && aggregated) {
     assertGroupedForPostgres(items, groupBy, orderBy, keys, q);
   }
+  // Without group_by or an aggregate field a query has one row per document, which an aggregate
+  // cannot order: SQLite refuses it ("misuse of aggregate") as PostgreSQL does above.
+  if (groupBy.length === 0 && !items.some((item) => item.aggregate) && orderBy.some((o) => AGGREGATE_SQL.test(o))) {
+    throw frappeError('DataError', 'An aggregate in order_by needs group_by or an aggregate in fields');
+  }
 
   // LIMIT
   const start = parseCount(input.limit_start, 'limit_start') ?? 0;
