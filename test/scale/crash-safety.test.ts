@@ -33,7 +33,7 @@ import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { createTestSite, forEachDatabase, type TestDatabase, type TestSite } from '../helpers/test-site.ts';
 import { runAs } from '../helpers/run-as.ts';
-import { call, freePort, killAll, ServeProcess } from './scale-helpers.ts';
+import { call, killAll, ServeProcess } from './scale-helpers.ts';
 
 const LIBRARY_APP = fileURLToPath(new URL('../fixtures/library-app', import.meta.url));
 const CLERK = 'crash.clerk@example.com';
@@ -283,7 +283,7 @@ forEachDatabase('crash safety: SIGKILL under a write load loses no acknowledged 
 
     const load = new WriteLoad(db, `token ${String(key?.api_key)}:${keys.api_secret}`, member);
     const extra = ['--workers', '1'];
-    let server = await ServeProcess.start(t.path, await freePort(), extra);
+    let server = await ServeProcess.startOnFreePort(t.path, extra);
     const started = Date.now();
     let kills = 0;
     let inFlightCommitted = 0;
@@ -317,7 +317,7 @@ forEachDatabase('crash safety: SIGKILL under a write load loses no acknowledged 
         const roundAcked = load.attempts.filter((a) => a.status === 200).length;
         assert.ok(roundAcked >= 1, `writes were acknowledged before kill ${round}\n${server.output}`);
 
-        server = await ServeProcess.start(t.path, await freePort(), extra);
+        server = await ServeProcess.startOnFreePort(t.path, extra);
         // The server answers normally, and the series continues past every stored Loan.
         assert.equal((await call(server.url, '/api/method/ping')).status, 200);
         const ready = await call(server.url, '/readyz');

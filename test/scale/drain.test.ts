@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from '../../src/app/create-server.ts';
 import { apiSecretHashKey, generateUserKeys } from '../../src/auth/api-keys.ts';
 import { createTestSite, forEachDatabase, PG_URL, type TestDatabase, type TestSite } from '../helpers/test-site.ts';
-import { freePort, killAll, ServeProcess } from './scale-helpers.ts';
+import { killAll, ServeProcess } from './scale-helpers.ts';
 
 const SLOW_APP = fileURLToPath(new URL('../fixtures/slow-app', import.meta.url));
 /** How long a slow request sleeps; the signal comes while it does. */
@@ -111,7 +111,7 @@ forEachDatabase('SIGTERM drains in-flight requests', (db) => {
   test('in-flight requests complete with 200, new connections are refused, exit 0, the in-flight write is kept', async () => {
     const { t, auth } = await slowSite(db);
     // One process (PostgreSQL would default to one worker per core).
-    const server = await ServeProcess.start(t.path, await freePort(), ['--workers', '1']);
+    const server = await ServeProcess.startOnFreePort(t.path, ['--workers', '1']);
     const keepAlive = new http.Agent({ keepAlive: true });
     try {
       // An idle kept-alive connection (closed at once by the drain) and five busy ones.
@@ -170,7 +170,7 @@ forEachDatabase('SIGTERM drains in-flight requests', (db) => {
 describe('SIGTERM drain is bounded by shutdown_timeout_ms [sqlite]', () => {
   test('a request still running after shutdown_timeout_ms is abandoned; the process exits 1 with a log line', async () => {
     const { t } = await slowSite('sqlite', { shutdown_timeout_ms: 1000 });
-    const server = await ServeProcess.start(t.path, await freePort());
+    const server = await ServeProcess.startOnFreePort(t.path);
     try {
       const stuck = request(`${server.url}/api/method/slow.api.sleep?ms=20000`).then(
         (res) => `answered ${res.status}`,
@@ -195,7 +195,7 @@ if (!PG_URL) {
   describe('SIGTERM drains both workers of serve --workers 2 [postgres]', () => {
     test('the primary forwards the signal; every in-flight request on either worker completes; exit 0', async () => {
       const { t } = await slowSite('postgres');
-      const server = await ServeProcess.start(t.path, await freePort(), ['--workers', '2']);
+      const server = await ServeProcess.startOnFreePort(t.path, ['--workers', '2']);
       try {
         // One connection each: the primary hands connections to the workers in turn.
         const inFlight = Promise.allSettled(Array.from({ length: 6 }, () => request(`${server.url}/api/method/slow.api.sleep?ms=${SLOW_MS}`)));

@@ -34,7 +34,7 @@ import { addUser } from '../../src/app/user-admin.ts';
 import { createTestSite, PG_URL, REDIS_URL, type TestSite } from '../helpers/test-site.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runAs } from '../helpers/run-as.ts';
-import { call, freePort, killAll, ServeProcess } from './scale-helpers.ts';
+import { call, killAll, ServeProcess } from './scale-helpers.ts';
 
 const LIBRARY_APP = fileURLToPath(new URL('../fixtures/library-app', import.meta.url));
 const CLERK = 'clerk@example.com';
@@ -138,7 +138,7 @@ if (!PG_URL || !REDIS_URL) {
       cache.hostname = '127.0.0.1';
       cache.port = String(proxies.cache.port);
       writeSiteConfig(t.path, { ...raw, db_url: db.toString(), redis_url: cache.toString() });
-      server = await ServeProcess.start(t.path, await freePort(), ['--workers', '1']);
+      server = await ServeProcess.startOnFreePort(t.path, ['--workers', '1']);
     });
 
     after(async () => {

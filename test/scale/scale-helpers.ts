@@ -91,6 +91,21 @@ export class ServeProcess {
     return served;
   }
 
+  /**
+   * `start` on a port that was free a moment ago. Another process can take it in between (an
+   * outgoing connection's ephemeral port, another test): then again on another port.
+   */
+  static async startOnFreePort(site: string, extra: string[] = [], timeoutMs = 60_000): Promise<ServeProcess> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      try {
+        return await ServeProcess.start(site, port, extra, timeoutMs);
+      } catch (error) {
+        if (attempt >= 5 || !/EADDRINUSE/.test(String(error))) throw error;
+      }
+    }
+  }
+
   get output(): string {
     return `stdout: ${this.stdout}\nstderr: ${this.stderr}`;
   }

@@ -68,7 +68,7 @@ if (!PG_URL) {
       const t = await createTestSite({ db: 'postgres' });
       sites.push(t);
       await t.site.close();
-      const server = await ServeProcess.start(t.path, await freePort(), ['--workers', '2']);
+      const server = await ServeProcess.startOnFreePort(t.path, ['--workers', '2']);
       try {
         const [, first, second] = server.stdout.match(/^2 workers \(pids (\d+), (\d+)\)$/m) ?? [];
         const pids = [Number(first), Number(second)];
