@@ -97,17 +97,19 @@ export function registerCors(app: FastifyInstance, config: CorsConfig, privilege
     // Frappe answers OPTIONS on any path with an empty 200, without session or CSRF work.
     void reply.code(200).send();
   };
-  // Callback-style hooks: an async hook costs a promise and a microtask on every request.
+  const adopt = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void, found: '*' | readonly string[] | undefined) => {
+    const policy = found === undefined ? undefined : corsPolicy({ allow_cors: found, developer_mode: config.developer_mode });
+    if (policy) requestPolicies.set(request, policy);
+    proceed(request, reply, done);
+  };
+  // Callback-style hooks: an async hook costs a promise and a microtask on every request, and
+  // no closure is made per request unless privileged origins must be awaited.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     const origin = request.headers.origin;
-    const origins = consultPrivileged && typeof origin === 'string' && origin !== '' ? privileged(request.method, request.url.split('?')[0] ?? '') : undefined;
-    const adopt = (found: '*' | readonly string[] | undefined) => {
-      const policy = found === undefined ? undefined : corsPolicy({ allow_cors: found, developer_mode: config.developer_mode });
-      if (policy) requestPolicies.set(request, policy);
-      proceed(request, reply, done);
-    };
-    if (origins instanceof Promise) origins.then(adopt, done);
-    else adopt(origins);
+    if (!consultPrivileged || typeof origin !== 'string' || origin === '') return proceed(request, reply, done);
+    const origins = privileged(request.method, request.url.split('?')[0] ?? '');
+    if (origins instanceof Promise) origins.then((found) => adopt(request, reply, done, found), done);
+    else adopt(request, reply, done, origins);
   });
   if (!sitePolicy && !privileged) return;
   app.addHook('onSend', (request, reply, payload, done) => {
