@@ -10,7 +10,7 @@ import { link, mkdir, open, realpath, rename, rm, stat, type FileHandle } from '
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { join, sep } from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { FastifyMultipartAttachFieldsToBodyOptions, MultipartFile } from '@fastify/multipart';
+import type { FastifyMultipartBaseOptions, MultipartFields, MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { randomHex } from '../../core/crypto.ts';
 import { asFrappeError, frappeError } from '../../core/errors.ts';
@@ -45,39 +45,54 @@ function malformedBody(cause: unknown): never {
   throw frappeError('ValidationError', 'Malformed multipart body: it ends inside a part', { status: 400, cause });
 }
 
+/** Options for @fastify/multipart: the limits of a Frappe upload. */
+export function multipartOptions(maxFileSize: number): FastifyMultipartBaseOptions {
+  return { limits: { fileSize: maxFileSize, files: 10, fields: 200, fieldSize: 1024 * 1024, parts: 250 } };
+}
+
 /**
- * Options for @fastify/multipart: fields become arguments; the first `file` part is buffered
- * (Frappe reads it into memory too) up to `maxFileSize`, other file parts are discarded. A
+ * Reads a multipart body into `request.body` as @fastify/multipart's `attachFieldsToBody:
+ * 'keyValues'` would (fields become arguments), but called only for multipart requests: the
+ * plugin's own option adds an async hook to every request. The first `file` part is buffered
+ * (Frappe reads it into memory too) up to `maxFileSize`, other file parts are discarded; a
  * refused upload never touches the disk.
  */
-export function multipartOptions(maxFileSize: number): FastifyMultipartAttachFieldsToBodyOptions {
-  return {
-    attachFieldsToBody: 'keyValues',
-    limits: { fileSize: maxFileSize, files: 10, fields: 200, fieldSize: 1024 * 1024, parts: 250 },
-    async onFile(this: FastifyRequest, part: MultipartFile) {
-      const first = part.fieldname === 'file' && part.fields.file === part;
-      if (!first) {
-        part.file.resume();
-        // `finished`, not an 'end' listener: a body cut off inside the part closes the stream
-        // without 'end' or 'error', and waiting for 'end' would hang the request.
-        await finished(part.file).catch(malformedBody);
-        if (part.file.truncated) tooLarge(maxFileSize);
-        return;
-      }
-      const hash = createHash('sha256');
-      const chunks: Buffer[] = [];
-      try {
-        for await (const chunk of part.file as AsyncIterable<Buffer>) {
-          chunks.push(chunk);
-          hash.update(chunk);
-        }
-      } catch (error) {
-        malformedBody(error);
-      }
-      if (part.file.truncated) tooLarge(maxFileSize);
-      (part as unknown as { value: unknown }).value = new UploadedFile(part.filename, part.mimetype, Buffer.concat(chunks), hash.digest('hex'));
-    },
-  };
+export async function readMultipartBody(request: FastifyRequest, maxFileSize: number): Promise<void> {
+  let fields: MultipartFields | undefined;
+  for await (const part of request.parts()) {
+    fields = part.fields;
+    if (part.type === 'file') await readFilePart(part, maxFileSize);
+  }
+  const body: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(fields ?? {})) {
+    const values = (Array.isArray(field) ? field : [field]).map((item) => (item as { value?: unknown }).value).filter((value) => value !== undefined);
+    if (values.length > 0) body[key] = Array.isArray(field) ? values : values[0];
+  }
+  request.body = body;
+}
+
+async function readFilePart(part: MultipartFile, maxFileSize: number): Promise<void> {
+  const first = part.fieldname === 'file' && part.fields.file === part;
+  if (!first) {
+    part.file.resume();
+    // `finished`, not an 'end' listener: a body cut off inside the part closes the stream
+    // without 'end' or 'error', and waiting for 'end' would hang the request.
+    await finished(part.file).catch(malformedBody);
+    if (part.file.truncated) tooLarge(maxFileSize);
+    return;
+  }
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of part.file as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      hash.update(chunk);
+    }
+  } catch (error) {
+    malformedBody(error);
+  }
+  if (part.file.truncated) tooLarge(maxFileSize);
+  (part as unknown as { value: unknown }).value = new UploadedFile(part.filename, part.mimetype, Buffer.concat(chunks), hash.digest('hex'));
 }
 
 // ---------------------------------------------------------------------------------------------

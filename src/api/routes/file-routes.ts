@@ -14,6 +14,7 @@ import {
   isActiveContent,
   isSafeSegment,
   multipartOptions,
+  readMultipartBody,
   openLocalFile,
   settleUploads,
   type LocalFile,
@@ -114,6 +115,11 @@ export async function registerFileRoutes(app: FastifyInstance, options: FileRout
     done();
   });
   await app.register(multipart, multipartOptions(options.maxFileSize));
+  // Callback style: the requests that are not multipart pass without a promise.
+  app.addHook('preValidation', (request, _reply, done) => {
+    if (!request.isMultipart()) return done();
+    readMultipartBody(request, options.maxFileSize).then(() => done(), done);
+  });
 
   // Files written by a request that then failed (or whose commit failed) are removed.
   app.addHook('onResponse', (request, reply, done) => {
