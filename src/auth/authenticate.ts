@@ -304,7 +304,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     for (const hook of options.hooks) {
       let chosen: string | undefined;
       try {
-        await hook({ request, user: principal.user, setUser: (name) => void (chosen = name) });
+        await hook({
+          request,
+          user: principal.user,
+          setUser(name) {
+            chosen = name;
+          },
+        });
       } catch (error) {
         throw asFrappeError(error) ?? error;
       }

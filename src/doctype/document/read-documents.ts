@@ -252,8 +252,13 @@ export async function getList(doctype: string, args: ListArgs, ctx: DocumentCont
     },
     {
       dialect: ctx.db.dialect,
-      getMeta: (name) => ctx.registry.find(name),
-      now: () => ctx.clock.now(),
+      // Method shorthand: tsx's keepNames wraps a named arrow in a defineProperty per call.
+      getMeta(name) {
+        return ctx.registry.find(name);
+      },
+      now() {
+        return ctx.clock.now();
+      },
       readableFields: ctx.ignorePermissions ? undefined : (m) => readableFieldnames(m, ctx.principal),
     },
   );
