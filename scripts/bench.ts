@@ -15,6 +15,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { measureArgon2Ceiling, type Argon2Ceiling } from './bench/argon2-ceiling.ts';
 import { runLoad, type Measurement, type RequestSpec } from './bench/load.ts';
 import { parseBenchOptions, USAGE, type BenchOptions } from './bench/options.ts';
 import {
@@ -259,6 +260,12 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     else say(`no .cpuprofile was written in ${profileDir}`);
   }
   assertNotInterrupted();
+  // The login target's ceiling on this machine, measured with nothing else running.
+  let argon2: Argon2Ceiling | undefined;
+  if (selected.some((s) => s.id === 'login')) {
+    argon2 = await measureArgon2Ceiling();
+    say(`argon2id verification alone: ${argon2.verifyCpuMs.toFixed(1)} ms of CPU, at most ${argon2.perSecond.toFixed(1)}/s on one core of this machine`);
+  }
 
   // --scale: the same site with a million rows, 100k users with keys and 100k sessions more,
   // served by a fresh process; the read scenarios run again, each after its own bare run.
@@ -296,7 +303,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     scale = { factor: f, seeded, scenarios: scaledReports, comparison: compareScale(reports, scaledReports) };
   }
   assertNotInterrupted();
-  const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scale });
+  const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scale, argon2 });
 
   const git = gitInfo();
   const meta = {
@@ -325,7 +332,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     bodyBytes: Buffer.byteLength(read.body),
     postgres: pgBench ? { redis: Boolean(redisUrl) } : undefined,
   };
-  const report = { meta, bare: baseline, scenarios: reports, scale, targets, skipped, memory: { peakRssBytes }, profile };
+  const report = { meta, bare: baseline, scenarios: reports, scale, targets, skipped, memory: { peakRssBytes }, argon2, profile };
 
   say('');
   say(formatTable(reports, baseline));
