@@ -26,7 +26,7 @@ export const ARGON2_POLICY = Object.freeze({
 
 // `Algorithm` and `Version` are `const enum`s in the package's typings, which isolated-module
 // transpilers (tsx) cannot inline; these are their values.
-const ALGORITHM_ARGON2ID = 2;
+export const ALGORITHM_ARGON2ID = 2;
 const VERSION_0X13 = 1;
 const MIN_SALT_BYTES = 16;
 
