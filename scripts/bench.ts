@@ -262,7 +262,7 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   assertNotInterrupted();
   // The login target's ceiling on this machine, measured with nothing else running.
   let argon2: Argon2Ceiling | undefined;
-  if (selected.some((s) => s.id === 'login')) {
+  if (selected.some((s) => s.id === 'login' || s.id === 'login-storm')) {
     argon2 = await measureArgon2Ceiling();
     say(`argon2id verification alone: ${argon2.verifyCpuMs.toFixed(1)} ms of CPU, at most ${argon2.perSecond.toFixed(1)}/s on one core of this machine`);
   }
