@@ -16,6 +16,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { measureArgon2Ceiling, type Argon2Ceiling } from './bench/argon2-ceiling.ts';
+import { cpuidleDriver, holdIdlePolling, idleStatesLeft } from './bench/idle-polling.ts';
 import { runLoad, type Measurement, type RequestSpec } from './bench/load.ts';
 import { parseBenchOptions, USAGE, type BenchOptions } from './bench/options.ts';
 import {
@@ -25,6 +26,7 @@ import {
   freePort,
   Interrupted,
   interruptedExitCode,
+  onCleanup,
   pinOrReexec,
   startServer,
   type Pinning,
@@ -145,6 +147,9 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   const totalRuns = selected.length * 2 * options.rounds;
   say(`cortado bench: ${selected.length} scenarios × ${options.rounds} rounds, ${options.connections} connections, ${options.duration} s runs after ${options.warmup} s warm-up (≈ ${Math.ceil((totalRuns * (options.duration + options.warmup)) / 60)} min)`);
   say(`placement: ${pinning.description}`);
+  const idle = options.noIdlePoll ? idleStatesLeft('--no-idle-poll') : holdIdlePolling();
+  onCleanup('idle polling', () => idle.release());
+  say(`idle: ${idle.description}`);
 
   say(`seeding a SQLite site (${options.todos} ToDo rows, users, keys, named key, OAuth token)`);
   const sqliteBench = await seedSite({ label: 'sqlite', todos: options.todos, full: true, readCacheMb: options.readCacheMb });
@@ -313,10 +318,11 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     cortado: git.commit + (git.dirty ? ' (uncommitted changes in the work tree)' : ''),
     versions: { fastify: packageVersion('fastify'), 'better-sqlite3': packageVersion('better-sqlite3'), autocannon: packageVersion('autocannon'), pg: packageVersion('pg'), ioredis: packageVersion('ioredis') },
     // Cores of the machine (this process may be pinned to one of them).
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 1073741824), kernel: release() },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGb: Math.round(totalmem() / 1073741824), kernel: release(), cpuidle: cpuidleDriver() },
     // 1-minute load average before and after: other work on the machine skews every figure.
     loadAverage: { start: Math.round(loadAtStart[0]! * 100) / 100, end: Math.round(loadavg()[0]! * 100) / 100 },
     placement: pinning.description,
+    idle: { polling: idle.held, description: idle.description },
     options: {
       duration: options.duration,
       warmup: options.warmup,

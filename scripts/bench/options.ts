@@ -19,6 +19,8 @@ export interface BenchOptions {
   /** ToDo rows seeded. */
   todos: number;
   noPin: boolean;
+  /** Leave the machine's idle states alone (see idle-polling.ts). */
+  noIdlePoll: boolean;
   /** The SQLite site's `read_cache_mb`, when not the default. */
   readCacheMb?: number;
   /** Where the JSON report goes (default: .bench/bench-<time>.json). */
@@ -38,6 +40,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run the cortado server under node --cpu-prof and summarise the profile
   --out <file>        write the JSON report here (default .bench/bench-<time>.json)
   --no-pin            do not pin processes to cores with taskset
+  --no-idle-poll      let idle CPUs halt as the machine sets them (by default the bench holds
+                      /dev/cpu_dma_latency at 0 while it runs, when it may: idle CPUs poll)
   --read-cache-mb <n> the SQLite site's read cache in MiB (default: the site default, 16);
                       0 measures every read reaching the database
   --scale             then seed 1M ToDo rows, 100k users with API keys and 100k sessions into
@@ -71,6 +75,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       out: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'no-idle-poll': { type: 'boolean', default: false },
       'read-cache-mb': { type: 'string' },
       scale: { type: 'boolean', default: false },
       'scale-factor': { type: 'string' },
@@ -92,6 +97,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     cpuProf: values['cpu-prof'] ?? false,
     out: values.out,
     noPin: values['no-pin'] ?? false,
+    noIdlePoll: values['no-idle-poll'] ?? false,
     readCacheMb: values['read-cache-mb'] === '0' ? 0 : values['read-cache-mb'] === undefined ? undefined : positive('read-cache-mb', values['read-cache-mb'], 16, false),
     scale: values.scale ?? false,
     scaleFactor: positive('scale-factor', values['scale-factor'], 1, false),

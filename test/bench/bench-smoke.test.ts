@@ -19,7 +19,7 @@ const SCENARIOS = ['ping', 'user-token', 'create', 'login-storm'];
 const HAS_PROC = existsSync('/proc/self/stat');
 
 interface Report {
-  meta: { node: string; cortado: string; options: { rounds: number; duration: number; readCacheMb?: number } };
+  meta: { node: string; cortado: string; idle: { polling: boolean; description: string }; options: { rounds: number; duration: number; readCacheMb?: number } };
   bare: { rps: number; runs: number; cpuUs?: number };
   scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
   scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[] };
@@ -54,6 +54,9 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
     const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
     assert.equal(report.meta.node, process.version);
     assert.ok(report.meta.cortado.length > 0);
+    // What idle CPUs did during the run is on record, whichever it was.
+    assert.equal(typeof report.meta.idle.polling, 'boolean');
+    assert.match(report.meta.idle.description, /idle CPUs/);
     assert.deepEqual(
       { rounds: report.meta.options.rounds, duration: report.meta.options.duration, readCacheMb: report.meta.options.readCacheMb },
       { rounds: 1, duration: 1, readCacheMb: 0 },
