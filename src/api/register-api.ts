@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthMethod, AuthResult } from '../auth/authenticate.ts';
-import type { RateLimitState } from '../auth/rate-limit.ts';
+import type { RateLimitState, SiteRateLimiter } from '../auth/rate-limit.ts';
 import { checkCsrf } from '../auth/csrf.ts';
 import { parseAuthorization } from '../auth/parse-authorization.ts';
 import { clearLoginCookies, setSidCookie } from '../auth/sessions/session-cookies.ts';
@@ -237,9 +237,8 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
     done();
   });
 
-  app.addHook('preHandler', async (request, reply) => {
-    const state = request.cortado;
-    if (!state) return;
+  /** Arguments and the maintenance switch: what comes before knowing who is asking. */
+  const beforeAuthentication = (request: FastifyRequest, state: RequestState): void => {
     const contentType = String(request.headers['content-type'] ?? '');
     state.args = parseArgs(request.query, request.body, contentType.includes('json'));
     if (services.config.maintenance_mode) {
@@ -247,12 +246,9 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       if (!services.config.allow_reads_during_maintenance) throw frappeError('SessionStopped', 'Session Stopped', { title: 'Maintenance' });
       if (!readOnly) throw frappeError('InReadOnlyMode', 'The site is in read-only mode for maintenance', { title: 'Read Only' });
     }
-    if (services.siteRateLimiter) {
-      // Frappe runs the site limiter before the Authorization header is looked at.
-      state.rateLimit = await services.siteRateLimiter.check();
-      for (const [name, value] of Object.entries(services.siteRateLimiter.headers(state.rateLimit))) state.response.setHeader(name, value);
-    }
-    const auth = await services.authenticate(state.info, state.args);
+  };
+  /** Who is asking, on the request's state; CSRF checked. */
+  const applyAuthentication = (state: RequestState, auth: AuthResult): void => {
     state.auth = auth;
     state.principal = auth.principal;
     state.authMethod = auth.method;
@@ -268,6 +264,14 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       services.csrf,
     );
     if (auth.sessionExpired) clearLoginCookies(state.response);
+  };
+  // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
+  const commandOf = (request: FastifyRequest, state: RequestState): string | undefined =>
+    typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS' ? state.args.cmd : undefined;
+  /** What may need awaiting once the user is known: the session's cookie and touch, `before_request` hooks, a `cmd`. */
+  const needsMore = (request: FastifyRequest, state: RequestState, auth: AuthResult): boolean =>
+    (auth.session !== undefined && auth.method === 'session') || services.requestHooks.before.length > 0 || commandOf(request, state) !== undefined;
+  const afterAuthentication = async (request: FastifyRequest, reply: FastifyReply, state: RequestState, auth: AuthResult): Promise<unknown> => {
     if (auth.session && auth.method === 'session') {
       const session = auth.session;
       if (auth.sessionViaCookie) {
@@ -277,8 +281,42 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
       services.touchSession(session)?.catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
     }
     for (const hook of services.requestHooks.before) await hook({ request: state.info, user: state.principal.user });
-    // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
-    if (typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS') return runCommand(request, reply, services, state.args.cmd);
+    const command = commandOf(request, state);
+    return command === undefined ? undefined : runCommand(request, reply, services, command);
+  };
+  /** The rest of the pre-handler once the user is known; a promise only when something is awaited. */
+  const continueWith = (request: FastifyRequest, reply: FastifyReply, state: RequestState, auth: AuthResult): Promise<unknown> | undefined => {
+    applyAuthentication(state, auth);
+    return needsMore(request, state, auth) ? afterAuthentication(request, reply, state, auth) : undefined;
+  };
+  const limitThenContinue = async (request: FastifyRequest, reply: FastifyReply, state: RequestState, limiter: SiteRateLimiter): Promise<unknown> => {
+    // Frappe runs the site limiter before the Authorization header is looked at.
+    state.rateLimit = await limiter.check();
+    for (const [name, value] of Object.entries(limiter.headers(state.rateLimit))) state.response.setHeader(name, value);
+    return continueWith(request, reply, state, await services.authenticate(state.info, state.args));
+  };
+  // Callback style, with promises only where something is awaited: a guest request with
+  // nothing to look up goes through without any (docs/performance.md).
+  app.addHook('preHandler', (request, reply, done) => {
+    const state = request.cortado;
+    if (!state) return done();
+    let pending: Promise<unknown> | undefined;
+    try {
+      beforeAuthentication(request, state);
+      if (services.siteRateLimiter) {
+        pending = limitThenContinue(request, reply, state, services.siteRateLimiter);
+      } else {
+        const auth = services.authenticate(state.info, state.args);
+        pending = auth instanceof Promise ? auth.then((known) => continueWith(request, reply, state, known)) : continueWith(request, reply, state, auth);
+      }
+    } catch (error) {
+      return done(error as FastifyError);
+    }
+    if (pending === undefined) return done();
+    pending.then(
+      () => done(),
+      (error: unknown) => done(error as FastifyError),
+    );
   });
 
   const logApiRequest = (state: RequestState, status: number, durationMs: number): void => {

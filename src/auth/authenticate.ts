@@ -73,7 +73,11 @@ export interface AuthenticatorOptions {
   readonly credentials?: CredentialCache;
 }
 
-export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => Promise<AuthResult>;
+/**
+ * A request's authentication. Synchronous when there is nothing to look up — no credential
+ * presented and no auth hook to ask — so a guest request costs no promise (docs/performance.md).
+ */
+export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => AuthResult | Promise<AuthResult>;
 
 function refuse(message = ''): never {
   throw frappeError('AuthenticationError', message, { title: 'Not Permitted' });
@@ -105,6 +109,7 @@ export const CLEAN_PAIR_MS = 1000;
 const CLEAN_PAIRS_MAX = 10_000;
 
 const GUEST_ACCESS: UserAccess = Object.freeze({ principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null });
+const GUEST_RESULT: AuthResult = Object.freeze({ principal: GUEST_PRINCIPAL, method: 'guest', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: false });
 
 /** Refuses a locked-out IP or key; answers whether the key has failures counted. */
 function lockVerdict(attempts: LoginAttemptsPort, settings: SystemSettings, byIp: LockStatePort, byKey: LockStatePort): boolean {
@@ -190,7 +195,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     await options.attempts?.recordFailure('user', `api-key:${key}`, settings);
   }
 
-  return async function authenticate(request, args) {
+  const authenticate: Authenticator = (request, args) =>
+    options.hooks.length === 0 && args.sid === undefined && request.headers.authorization === undefined && request.cookies.sid === undefined
+      ? GUEST_RESULT
+      : lookUp(request, args);
+  return authenticate;
+
+  async function lookUp(request: RequestInfo, args: Record<string, unknown>): Promise<AuthResult> {
     const settings = deps.peekSettings?.() ?? (await deps.settings());
     let principal: Principal = GUEST_PRINCIPAL;
     let access: UserAccess | undefined;
@@ -329,5 +340,5 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (access && principal.user !== GUEST) checkIp(access, request.ip, settings, keyRestriction);
 
     return { principal, method, apiKey, session, sessionViaCookie, sessionExpired, headerAuthenticated, scopes };
-  };
+  }
 }
