@@ -171,23 +171,36 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     cleanPairs.set(pair, now() + CLEAN_PAIR_MS);
   };
 
-  /** `lockVerdict`, without a promise when the answer is at hand (in-process counters, or a recently clean pair). */
-  function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings, pair: string): boolean | Promise<boolean> {
+  /**
+   * The lockout answer when it is at hand (in-process counters, or a recently clean pair):
+   * whether the key has failures to reset; undefined when the shared counters must be asked.
+   * Throws when the key or the IP is locked.
+   */
+  function lockAtHand(key: string, ip: string, settings: SystemSettings, pair: string): boolean | undefined {
     const attempts = options.attempts;
     if (!attempts) return false;
-    const keyCounter = `api-key:${key}`;
     const ipNow = attempts.lockedNow?.('ip', ip, settings);
-    const keyNow = attempts.lockedNow?.('user', keyCounter, settings);
+    const keyNow = attempts.lockedNow?.('user', `api-key:${key}`, settings);
     if (ipNow && keyNow) return lockVerdict(attempts, settings, ipNow, keyNow);
     const cleanUntil = cleanPairs.get(pair);
     if (cleanUntil !== undefined) {
       if (cleanUntil > now()) return false;
       cleanPairs.delete(pair);
     }
+    return undefined;
+  }
+
+  /** `lockVerdict`, without a promise when the answer is at hand. */
+  function assertKeyNotLocked(key: string, ip: string, settings: SystemSettings, pair: string): boolean | Promise<boolean> {
+    const atHand = lockAtHand(key, ip, settings, pair);
+    const attempts = options.attempts;
+    if (atHand !== undefined || !attempts) return atHand ?? false;
+    const keyCounter = `api-key:${key}`;
     // Both at once: on Redis that is one round trip (the two commands are pipelined), not two.
-    return Promise.all([ipNow ?? attempts.isLocked('ip', ip, settings), keyNow ?? attempts.isLocked('user', keyCounter, settings)]).then(([byIp, byKey]) =>
-      lockVerdict(attempts, settings, byIp, byKey),
-    );
+    return Promise.all([
+      attempts.lockedNow?.('ip', ip, settings) ?? attempts.isLocked('ip', ip, settings),
+      attempts.lockedNow?.('user', keyCounter, settings) ?? attempts.isLocked('user', keyCounter, settings),
+    ]).then(([byIp, byKey]) => lockVerdict(attempts, settings, byIp, byKey));
   }
 
   async function recordKeyFailure(key: string, ip: string, settings: SystemSettings): Promise<void> {
@@ -195,10 +208,43 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     await options.attempts?.recordFailure('user', `api-key:${key}`, settings);
   }
 
+  /**
+   * A header credential verified on an earlier request, whose user's access is cached too, on a
+   * request with no session and no hook to ask: answered from memory, without a promise. Any
+   * other case — a lockout to consult or reset, a session, a key of another DocType — returns
+   * undefined and goes through `lookUp`, which decides everything from scratch.
+   */
+  function remembered(request: RequestInfo, args: Record<string, unknown>): AuthResult | undefined {
+    if (!cache || options.hooks.length > 0 || args.sid !== undefined || request.cookies.sid !== undefined) return undefined;
+    const settings = deps.peekSettings?.();
+    if (!settings || options.clientAuthPaths?.has(request.path)) return undefined;
+    const authorization = parseAuthorization(request.headers.authorization);
+    let match: KeyMatch | undefined;
+    if (authorization.kind === 'api-key') {
+      const source = request.headers['frappe-authorization-source']?.trim();
+      // A lockout to consult or failures to reset: looked up (a lock found here is refused here).
+      if ((source && source !== 'User') || lockAtHand(authorization.key, request.ip, settings, `${request.ip}\u0000${authorization.key}`) !== false) return undefined;
+      match = cache.credential(credentialKey('api-key', authorization.key, authorization.secret));
+    } else if (authorization.kind === 'bearer' && options.bearer) {
+      match = cache.credential(credentialKey('bearer', authorization.token));
+    }
+    const access = match && knownAccess(match.user);
+    if (!match || !access || access.principal.user === GUEST) return undefined;
+    if (authorization.kind === 'api-key') {
+      options.onKeyUsed?.(match, request);
+      checkIp(access, request.ip, settings, match.restrictIp);
+      // A key without scopes carries its user's full rights.
+      const scopes = match.scopes && match.scopes.length > 0 ? match.scopes : undefined;
+      return { principal: access.principal, method: authorization.scheme, apiKey: authorization.key, sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes };
+    }
+    checkIp(access, request.ip, settings);
+    return { principal: access.principal, method: 'bearer', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes: match.scopes };
+  }
+
   const authenticate: Authenticator = (request, args) =>
     options.hooks.length === 0 && args.sid === undefined && request.headers.authorization === undefined && request.cookies.sid === undefined
       ? GUEST_RESULT
-      : lookUp(request, args);
+      : (remembered(request, args) ?? lookUp(request, args));
   return authenticate;
 
   async function lookUp(request: RequestInfo, args: Record<string, unknown>): Promise<AuthResult> {
