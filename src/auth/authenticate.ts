@@ -75,7 +75,8 @@ export interface AuthenticatorOptions {
 
 /**
  * A request's authentication. Synchronous when there is nothing to look up — no credential
- * presented and no auth hook to ask — so a guest request costs no promise (docs/performance.md).
+ * presented, or a header credential answered from memory, and no auth hook to ask — so such a
+ * request costs no promise (docs/performance.md).
  */
 export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => AuthResult | Promise<AuthResult>;
 
@@ -110,6 +111,12 @@ const CLEAN_PAIRS_MAX = 10_000;
 
 const GUEST_ACCESS: UserAccess = Object.freeze({ principal: GUEST_PRINCIPAL, restrictIp: null, bypass: null });
 const GUEST_RESULT: AuthResult = Object.freeze({ principal: GUEST_PRINCIPAL, method: 'guest', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: false });
+
+/** The lockout's clean-pair key of a key used from an IP. */
+const pairOf = (ip: string, key: string): string => `${ip}\u0000${key}`;
+
+/** A key's scopes; a key without scopes carries its user's full rights. */
+const keyScopes = (match: KeyMatch): readonly string[] | undefined => (match.scopes && match.scopes.length > 0 ? match.scopes : undefined);
 
 /** Refuses a locked-out IP or key; answers whether the key has failures counted. */
 function lockVerdict(attempts: LoginAttemptsPort, settings: SystemSettings, byIp: LockStatePort, byKey: LockStatePort): boolean {
@@ -223,7 +230,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (authorization.kind === 'api-key') {
       const source = request.headers['frappe-authorization-source']?.trim();
       // A lockout to consult or failures to reset: looked up (a lock found here is refused here).
-      if ((source && source !== 'User') || lockAtHand(authorization.key, request.ip, settings, `${request.ip}\u0000${authorization.key}`) !== false) return undefined;
+      if ((source && source !== 'User') || lockAtHand(authorization.key, request.ip, settings, pairOf(request.ip, authorization.key)) !== false) return undefined;
       match = cache.credential(credentialKey('api-key', authorization.key, authorization.secret));
     } else if (authorization.kind === 'bearer' && options.bearer) {
       match = cache.credential(credentialKey('bearer', authorization.token));
@@ -233,9 +240,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (authorization.kind === 'api-key') {
       options.onKeyUsed?.(match, request);
       checkIp(access, request.ip, settings, match.restrictIp);
-      // A key without scopes carries its user's full rights.
-      const scopes = match.scopes && match.scopes.length > 0 ? match.scopes : undefined;
-      return { principal: access.principal, method: authorization.scheme, apiKey: authorization.key, sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes };
+      return { principal: access.principal, method: authorization.scheme, apiKey: authorization.key, sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes: keyScopes(match) };
     }
     checkIp(access, request.ip, settings);
     return { principal: access.principal, method: 'bearer', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes: match.scopes };
@@ -288,7 +293,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const clientAuth = options.clientAuthPaths?.has(request.path) && /^basic /i.test(rawAuthorization ?? '');
     const authorization = parseAuthorization(clientAuth ? undefined : rawAuthorization);
     if (authorization.kind === 'api-key') {
-      const pair = `${request.ip}\u0000${authorization.key}`;
+      const pair = pairOf(request.ip, authorization.key);
       const locked = assertKeyNotLocked(authorization.key, request.ip, settings, pair);
       const hasFailures = typeof locked === 'boolean' ? locked : await locked;
       const source = request.headers['frappe-authorization-source']?.trim();
@@ -331,8 +336,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         access = keyAccess;
         method = authorization.scheme;
         keyRestriction = match.restrictIp;
-        // A key without scopes carries its user's full rights.
-        scopes = match.scopes && match.scopes.length > 0 ? match.scopes : undefined;
+        scopes = keyScopes(match);
       }
     } else if (authorization.kind === 'bearer') {
       const cacheKey = cache && options.bearer ? credentialKey('bearer', authorization.token) : undefined;

@@ -1,6 +1,6 @@
 /** The bench's hold on idle polling: the PM QoS request written, kept until released, or why not. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,6 +30,13 @@ test('without the device the bench says so and goes on', () => {
   assert.match(idle.description, /not writable: ENOENT/);
   assert.doesNotThrow(() => idle.release());
   assert.match(idleStatesLeft('--no-idle-poll').description, /as the machine sets them \(--no-idle-poll\)/);
+});
+
+test('a device that refuses the request is closed and reported', { skip: existsSync('/dev/full') ? false : 'no /dev/full on this system' }, () => {
+  // /dev/full opens for writing and refuses every write (ENOSPC).
+  const idle = holdIdlePolling('/dev/full');
+  assert.equal(idle.held, false);
+  assert.match(idle.description, /refused the request: ENOSPC/);
 });
 
 test('--no-idle-poll is an option, off by default', () => {
