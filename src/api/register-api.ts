@@ -9,6 +9,7 @@ import type { RateLimitState, SiteRateLimiter } from '../auth/rate-limit.ts';
 import { checkCsrf } from '../auth/csrf.ts';
 import { parseAuthorization } from '../auth/parse-authorization.ts';
 import { clearLoginCookies, setSidCookie } from '../auth/sessions/session-cookies.ts';
+import type { SessionRecord } from '../auth/sessions/session-store.ts';
 import type { FrappeError} from '../core/errors.ts';
 import { asFrappeError, frappeError } from '../core/errors.ts';
 import type { CookieOptions, RequestInfo, ResponseControl } from '../core/request-info.ts';
@@ -268,18 +269,22 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
   const commandOf = (request: FastifyRequest, state: RequestState): string | undefined =>
     typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS' ? state.args.cmd : undefined;
-  /** What may need awaiting once the user is known: the session's cookie and touch, `before_request` hooks, a `cmd`. */
-  const needsMore = (request: FastifyRequest, state: RequestState, auth: AuthResult): boolean =>
-    (auth.session !== undefined && auth.method === 'session') || services.requestHooks.before.length > 0 || commandOf(request, state) !== undefined;
-  const afterAuthentication = async (request: FastifyRequest, reply: FastifyReply, state: RequestState, auth: AuthResult): Promise<unknown> => {
-    if (auth.session && auth.method === 'session') {
-      const session = auth.session;
-      if (auth.sessionViaCookie) {
-        const maxAge = services.sessionMaxAge();
-        setSidCookie(state.response, String(state.info.cookies.sid), typeof maxAge === 'number' ? maxAge : await maxAge, state.info.secure);
-      }
+  /** The session's `sid` cookie renewed and its activity noted; a promise only when the idle time must be read. */
+  const keepSession = (state: RequestState, session: SessionRecord, viaCookie: boolean): Promise<void> | undefined => {
+    const touch = () => {
       services.touchSession(session)?.catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
+    };
+    if (viaCookie) {
+      const maxAge = services.sessionMaxAge();
+      const renew = (seconds: number) => setSidCookie(state.response, String(state.info.cookies.sid), seconds, state.info.secure);
+      if (typeof maxAge !== 'number') return maxAge.then((seconds) => (renew(seconds), touch()));
+      renew(maxAge);
     }
+    touch();
+    return undefined;
+  };
+  /** `before_request` hooks and a `cmd`, once the user is known. */
+  const afterAuthentication = async (request: FastifyRequest, reply: FastifyReply, state: RequestState): Promise<unknown> => {
     for (const hook of services.requestHooks.before) await hook({ request: state.info, user: state.principal.user });
     const command = commandOf(request, state);
     return command === undefined ? undefined : runCommand(request, reply, services, command);
@@ -287,7 +292,9 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   /** The rest of the pre-handler once the user is known; a promise only when something is awaited. */
   const continueWith = (request: FastifyRequest, reply: FastifyReply, state: RequestState, auth: AuthResult): Promise<unknown> | undefined => {
     applyAuthentication(state, auth);
-    return needsMore(request, state, auth) ? afterAuthentication(request, reply, state, auth) : undefined;
+    const renewing = auth.session && auth.method === 'session' ? keepSession(state, auth.session, auth.sessionViaCookie) : undefined;
+    if (services.requestHooks.before.length === 0 && commandOf(request, state) === undefined) return renewing;
+    return renewing ? renewing.then(() => afterAuthentication(request, reply, state)) : afterAuthentication(request, reply, state);
   };
   const limitThenContinue = async (request: FastifyRequest, reply: FastifyReply, state: RequestState, limiter: SiteRateLimiter): Promise<unknown> => {
     // Frappe runs the site limiter before the Authorization header is looked at.

@@ -75,7 +75,7 @@ export interface AuthenticatorOptions {
 
 /**
  * A request's authentication. Synchronous when there is nothing to look up — no credential
- * presented, or a header credential answered from memory, and no auth hook to ask — so such a
+ * presented, or a header credential or session cookie answered from memory, and no auth hook to ask — so such a
  * request costs no promise (docs/performance.md).
  */
 export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => AuthResult | Promise<AuthResult>;
@@ -216,15 +216,18 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * A header credential verified on an earlier request, whose user's access is cached too, on a
-   * request with no session and no hook to ask: answered from memory, without a promise. Any
-   * other case — a lockout to consult or reset, a session, a key of another DocType — returns
-   * undefined and goes through `lookUp`, which decides everything from scratch.
+   * A header credential verified on an earlier request, or a session cookie alone, whose user's
+   * access is cached too, on a request with no hook to ask: answered from memory, without a
+   * promise. Any other case — a lockout to consult or reset, a session not in memory or beside a
+   * header, a key of another DocType — returns undefined and goes through `lookUp`, which
+   * decides everything from scratch.
    */
   function remembered(request: RequestInfo, args: Record<string, unknown>): AuthResult | undefined {
-    if (!cache || options.hooks.length > 0 || args.sid !== undefined || request.cookies.sid !== undefined) return undefined;
+    if (!cache || options.hooks.length > 0 || args.sid !== undefined) return undefined;
     const settings = deps.peekSettings?.();
     if (!settings || options.clientAuthPaths?.has(request.path)) return undefined;
+    const sid = request.cookies.sid;
+    if (sid !== undefined) return request.headers.authorization === undefined ? rememberedSession(sid, request, settings) : undefined;
     const authorization = parseAuthorization(request.headers.authorization);
     let match: KeyMatch | undefined;
     if (authorization.kind === 'api-key') {
@@ -244,6 +247,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
     checkIp(access, request.ip, settings);
     return { principal: access.principal, method: 'bearer', sessionViaCookie: false, sessionExpired: false, headerAuthenticated: true, scopes: match.scopes };
+  }
+
+  /** A session cookie whose live session and user's access are both in memory: no promise. */
+  function rememberedSession(sid: string, request: RequestInfo, settings: SystemSettings): AuthResult | undefined {
+    const session = sessions.peek(sid);
+    const access = session && knownAccess(session.user);
+    if (!session || !access || access.principal.user === GUEST) return undefined;
+    checkIp(access, request.ip, settings);
+    return { principal: access.principal, method: 'session', session, sessionViaCookie: true, sessionExpired: false, headerAuthenticated: false };
   }
 
   const authenticate: Authenticator = (request, args) =>

@@ -78,7 +78,43 @@ describe('credentials answered from memory', () => {
     assert.ok(!(clean instanceof Promise), 'once reset, from memory again');
   });
 
-  test('a session cookie, a sid argument or another DocType as the source is never answered from memory', async () => {
+  test('a session cookie alone: looked up once, then answered from memory, alike; beside a header or as an argument, looked up', async () => {
+    const services = authServicesFor(t.site);
+    const { sid } = await services.sessions.create({ user: USER, ip: '127.0.0.1' });
+    const cookie = (authorization?: string) => ({ ...request(authorization ?? '', '127.0.0.1', {}, { sid }), headers: authorization ? { authorization } : {} });
+    const first = services.authenticate(cookie(), {});
+    assert.ok(first instanceof Promise, 'the first use is looked up');
+    const looked = await first;
+    const again = services.authenticate(cookie(), {});
+    assert.ok(!(again instanceof Promise), 'the second is answered from memory');
+    assert.deepEqual(defined(again), defined(looked), 'the same answer either way');
+    assert.equal(again.method, 'session');
+    assert.equal(again.principal.user, USER);
+    assert.equal(again.session?.user, USER);
+    assert.equal(again.sessionViaCookie, true);
+    assert.ok(services.authenticate(cookie(token), {}) instanceof Promise, 'a header beside the cookie is looked up');
+    const asArgument = services.authenticate(request(''), { sid });
+    assert.ok(asArgument instanceof Promise, 'a sid argument is looked up');
+    assert.equal((await asArgument).principal.user, USER);
+  });
+
+  test('a session whose record in memory is idle past the expiry is looked up on its row, not answered from memory', async () => {
+    const services = authServicesFor(t.site);
+    const { sid } = await services.sessions.create({ user: USER, ip: '127.0.0.1' });
+    const cookie = { ...request('', '127.0.0.1', {}, { sid }), headers: {} };
+    await services.authenticate(cookie, {});
+    assert.ok(!(services.authenticate(cookie, {}) instanceof Promise));
+    const session = services.sessions.peek(sid);
+    assert.ok(session, 'in memory');
+    // The record in memory says its user was last active long ago (the stored row is not touched,
+    // so nothing empties the cache): memory alone must not let it through.
+    session.lastActive = '2000-01-01 00:00:00.000000';
+    const stale = services.authenticate(cookie, {});
+    assert.ok(stale instanceof Promise, 'looked up');
+    assert.equal((await stale).principal.user, USER, 'the row says it is live');
+  });
+
+  test('a sid argument, or another DocType as the source, is never answered from memory', async () => {
     const authenticate = authServicesFor(t.site).authenticate;
     await authenticate(request(token), {});
     assert.ok(authenticate(request(token, '127.0.0.1', {}, { sid: 'no-such-session' }), {}) instanceof Promise);

@@ -187,6 +187,12 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
     return settings ? idleOf(settings) : deps.settings().then(idleOf);
   }
 
+  /** The cached session of a sid hash, while its idle time has not run out; expiry itself is decided on the row. */
+  function cachedLive(sidHash: string, idleMs: number): SessionRecord | undefined {
+    const cached = cache?.session(sidHash);
+    return cached && deps.clock.now().getTime() - parseTime(cached.lastActive) <= idleMs ? cached : undefined;
+  }
+
   /** `touch` with the idle time known; a promise only when the row is written at once. */
   function slide(session: SessionRecord, idleFor: number): Promise<void> | undefined {
     const now = deps.clock.now();
@@ -224,15 +230,25 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
       return { sid, session: toRecord(row) };
     },
 
+    /**
+     * The live session of a sid when memory alone can tell — cached, not idle too long, the
+     * settings fresh — without a promise; undefined means `resume` must decide.
+     */
+    peek(sid: string): SessionRecord | undefined {
+      if (!cache || !SID.test(sid)) return undefined;
+      const seconds = idleSeconds();
+      return typeof seconds === 'number' ? cachedLive(hashOfKnown(sid), seconds * 1000) : undefined;
+    },
+
     /** The live session of a sid; an expired one is deleted and reported as expired. */
     async resume(sid: string): Promise<ResumeResult> {
       if (!SID.test(sid)) return sid === 'Guest' || sid === '' ? undefined : { expired: true };
       const sidHash = hashOfKnown(sid);
       const seconds = idleSeconds();
       const idle = (typeof seconds === 'number' ? seconds : await seconds) * 1000;
-      const cached = cache?.session(sidHash);
+      const cached = cachedLive(sidHash, idle);
       // Expiry is only ever decided on the stored row (another node may have seen activity).
-      if (cached && deps.clock.now().getTime() - parseTime(cached.lastActive) <= idle) return { session: cached };
+      if (cached) return { session: cached };
       const epoch = cache?.epoch ?? 0;
       const row = await deps.storage.get<SessionRow>('SELECT * FROM "__Sessions" WHERE "sid_hash" = ?', [sidHash]);
       if (!row) return { expired: true };
