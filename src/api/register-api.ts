@@ -269,18 +269,20 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
   // Frappe's legacy RPC: a `cmd` argument wins over the path, on any path.
   const commandOf = (request: FastifyRequest, state: RequestState): string | undefined =>
     typeof state.args.cmd === 'string' && state.args.cmd !== '' && request.method !== 'OPTIONS' ? state.args.cmd : undefined;
+  const touchFailed = (error: unknown) => services.logger.warn('session touch failed', { error: String(error) });
+  const renewSidCookie = (state: RequestState, seconds: number) => setSidCookie(state.response, String(state.info.cookies.sid), seconds, state.info.secure);
+  // Made once, not per request: a named closure made per request costs a `keepNames` wrapper (docs/performance.md).
+  const noteActivity = (session: SessionRecord) => {
+    services.touchSession(session)?.catch(touchFailed);
+  };
   /** The session's `sid` cookie renewed and its activity noted; a promise only when the idle time must be read. */
   const keepSession = (state: RequestState, session: SessionRecord, viaCookie: boolean): Promise<void> | undefined => {
-    const touch = () => {
-      services.touchSession(session)?.catch((error: unknown) => services.logger.warn('session touch failed', { error: String(error) }));
-    };
     if (viaCookie) {
       const maxAge = services.sessionMaxAge();
-      const renew = (seconds: number) => setSidCookie(state.response, String(state.info.cookies.sid), seconds, state.info.secure);
-      if (typeof maxAge !== 'number') return maxAge.then((seconds) => (renew(seconds), touch()));
-      renew(maxAge);
+      if (typeof maxAge !== 'number') return maxAge.then((seconds) => (renewSidCookie(state, seconds), noteActivity(session)));
+      renewSidCookie(state, maxAge);
     }
-    touch();
+    noteActivity(session);
     return undefined;
   };
   /** `before_request` hooks and a `cmd`, once the user is known. */

@@ -24,6 +24,7 @@ import { createRequestLog, type RequestLog } from '../auth/request-log.ts';
 import { createLastUsedRecorder, verifyNamedApiKey } from '../auth/named-api-keys.ts';
 import { verifyCustomSourceKey } from '../auth/custom-key-source.ts';
 import { CacheClosed } from '../cache/types.ts';
+import { epochMs } from '../core/clock.ts';
 import { randomHex } from '../core/crypto.ts';
 import { createClientRegistration } from '../auth/oauth/client-registration.ts';
 import { OAUTH_METHOD_PREFIX } from '../auth/oauth/metadata.ts';
@@ -105,7 +106,7 @@ const bySite = new WeakMap<Site, AuthServices>();
 export function authServicesFor(site: Site): AuthServices {
   const existing = bySite.get(site);
   if (existing) return existing;
-  const settings = new SystemSettingsReader(site.storage, site.registry, () => site.clock.now().getTime());
+  const settings = new SystemSettingsReader(site.storage, site.registry, () => epochMs(site.clock));
   const deps: AuthDeps = {
     storage: site.storage,
     cache: site.cache,
@@ -124,11 +125,11 @@ export function authServicesFor(site: Site): AuthServices {
     onSessionCreation: appHooks.flatMap((h) => asList(h.on_session_creation)),
     onLogout: appHooks.flatMap((h) => asList(h.on_logout)),
   };
-  const twoFactorDeps = { cache: site.cache, storage: site.storage, cipher: site.cipher, now: () => site.clock.now().getTime() };
+  const twoFactorDeps = { cache: site.cache, storage: site.storage, cipher: site.cipher, now: () => epochMs(site.clock) };
   const externalChanges = () => site.storage.externalChanges?.();
   const credentials = new CredentialCache({
     ttlMs: site.config.redis_url || externalChanges() !== undefined ? CREDENTIAL_TTL_MS : 0,
-    now: () => site.clock.now().getTime(),
+    now: () => epochMs(site.clock),
     externalChanges,
   });
   const sessions = createSessionStore(deps, { cache: credentials });
@@ -205,7 +206,7 @@ export function authServicesFor(site: Site): AuthServices {
     }),
     csrf: createCsrfPolicy(site.config),
     hooks,
-    siteRateLimiter: createSiteRateLimiter(site.cache, site.config.rate_limit, () => site.clock.now().getTime()),
+    siteRateLimiter: createSiteRateLimiter(site.cache, site.config.rate_limit, () => epochMs(site.clock)),
     activity,
     requestLog,
     oauth,

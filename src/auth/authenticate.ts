@@ -4,6 +4,7 @@
  * every app's `auth_hooks`. A header that authenticates nobody is refused with 401. The IP
  * restriction of the resolved user (and of a named key) applies whatever the method.
  */
+import { epochMs } from '../core/clock.ts';
 import { asFrappeError, frappeError } from '../core/errors.ts';
 import { lookupDigest } from '../core/crypto.ts';
 import type { RequestInfo } from '../core/request-info.ts';
@@ -172,7 +173,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * the key or the IP.
    */
   const cleanPairs = new Map<string, number>();
-  const now = () => deps.clock.now().getTime();
+  const now = () => epochMs(deps.clock);
   const rememberClean = (pair: string): void => {
     if (cleanPairs.size >= CLEAN_PAIRS_MAX) cleanPairs.clear();
     cleanPairs.set(pair, now() + CLEAN_PAIR_MS);

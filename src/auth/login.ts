@@ -4,7 +4,7 @@
  * finally a new session. Failures answer Frappe's bare 401 bodies and are logged.
  */
 import { createResetKey } from './password-reset.ts';
-import { formatDate, formatDatetime } from '../core/clock.ts';
+import { epochMs, formatDate, formatDatetime } from '../core/clock.ts';
 import { frappeError, FrappeError } from '../core/errors.ts';
 import type { RequestInfo } from '../core/request-info.ts';
 import { decoyHash, verifyPassword } from '../core/passwords.ts';
@@ -110,7 +110,7 @@ export function createLoginService(deps: AuthDeps, sessions: SessionStore, colla
     const days = settings.force_user_to_reset_password;
     if (!days || days <= 0 || row.name === ADMINISTRATOR || row.name === GUEST) return undefined;
     const last = row.last_password_reset_date ? Date.parse(`${row.last_password_reset_date}T00:00:00Z`) : Date.parse(`${formatDate(deps.clock.now())}T00:00:00Z`);
-    if ((deps.clock.now().getTime() - last) / 86_400_000 <= days) return undefined;
+    if ((epochMs(deps.clock) - last) / 86_400_000 <= days) return undefined;
     const key = await createResetKey(deps.storage, row.name, deps.clock.now());
     const base = deps.config.host_name ?? '';
     return { body: { redirect_to: `${base}/update-password?key=${key}&password_expired=true`, message: 'Password Reset' } };

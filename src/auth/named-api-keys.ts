@@ -13,7 +13,7 @@
  *   `previous_secret_expires_at`, for rotation without downtime.
  * - `last_used_at` / `last_used_ip` are kept in memory and written in batches.
  */
-import { formatDatetime, type Clock } from '../core/clock.ts';
+import { epochMs, formatDatetime, type Clock } from '../core/clock.ts';
 import { constantEquals, keyedHash, randomHex, randomToken } from '../core/crypto.ts';
 import { frappeError } from '../core/errors.ts';
 import type { DocumentContext } from '../doctype/document/document-context.ts';
@@ -147,7 +147,7 @@ export async function createNamedApiKey(ctx: DocumentContext, input: NewNamedApi
     if (!field) throw new Error('API Key DocType has no expires_on field');
     expiresOn = String(coerceFieldValue(field, rawExpiry, { doctype: API_KEY_DOCTYPE }));
     const at = parseStoredDatetime(expiresOn);
-    if (!at || at.getTime() <= ctx.clock.now().getTime()) throw frappeError('ValidationError', 'Expires On must be in the future');
+    if (!at || at.getTime() <= epochMs(ctx.clock)) throw frappeError('ValidationError', 'Expires On must be in the future');
   }
   const scopes = normalizeScopes(input.scopes);
   const restrictIp = normalizeRestrictIp(input.restrict_ip);
@@ -201,7 +201,7 @@ export async function rotateNamedApiKey(ctx: DocumentContext, name: string, hash
   let graceEnd: string | null = null;
   if (graceSeconds > 0 && current && Number(current.encrypted) === 0) {
     await setHashedField(ctx.db, API_KEY_DOCTYPE, keyName, PREVIOUS_SECRET_FIELD, current.password);
-    graceEnd = formatDatetime(new Date(ctx.clock.now().getTime() + Math.floor(graceSeconds * 1000)));
+    graceEnd = formatDatetime(new Date(epochMs(ctx.clock) + Math.floor(graceSeconds * 1000)));
   } else {
     await ctx.db.run('DELETE FROM "__Auth" WHERE "doctype" = ? AND "name" = ? AND "fieldname" = ?', [API_KEY_DOCTYPE, keyName, PREVIOUS_SECRET_FIELD]);
   }

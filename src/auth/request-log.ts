@@ -10,7 +10,7 @@
  * for the next round only when the database is unreachable, else dropped and counted, so one
  * bad row can never wedge the log.
  */
-import { formatDatetime, type Clock } from '../core/clock.ts';
+import { epochMs, formatDatetime, type Clock } from '../core/clock.ts';
 import { randomHex } from '../core/crypto.ts';
 import { StorageUnavailable, UniqueViolation, type SqlValue, type Storage } from '../storage/types.ts';
 import { clipText, DATA_LENGTH, report } from './activity-log.ts';
@@ -319,7 +319,7 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
           return;
         }
         queue.push([
-          clock.now().getTime(),
+          epochMs(clock),
           storedPath(entry.path),
           clipText(entry.method, DATA_LENGTH),
           clipText(entry.user, DATA_LENGTH),
@@ -340,7 +340,7 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
       if (!Number.isFinite(retentionDays) || retentionDays <= 0) {
         throw new RangeError(`retentionDays must be a positive number, got ${retentionDays}`);
       }
-      const cutoff = formatDatetime(new Date(clock.now().getTime() - retentionDays * DAY_MS));
+      const cutoff = formatDatetime(new Date(epochMs(clock) - retentionDays * DAY_MS));
       const table = `"${API_REQUEST_LOG_TABLE}"`;
       // In chunks, so a large purge never holds the SQLite writer for long.
       const sql =

@@ -3,7 +3,7 @@
  * validated metadata, RFC error codes, https redirect URIs (loopback allowed for native apps;
  * plain http anywhere in developer mode), a per-IP rate limit, and unused clients removed.
  */
-import { formatDatetime } from '../../core/clock.ts';
+import { epochMs, formatDatetime } from '../../core/clock.ts';
 import { randomHex } from '../../core/crypto.ts';
 import type { SecretCipher } from '../../doctype/document/document-context.ts';
 import type { AuthDeps } from '../auth-deps.ts';
@@ -107,7 +107,7 @@ export function createClientRegistration(deps: AuthDeps, cipher: SecretCipher) {
 
     /** Deletes dynamically registered clients that never obtained a token within 10 minutes. */
     async purgeUnused(): Promise<number> {
-      const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - UNUSED_CLIENT_MS));
+      const cutoff = formatDatetime(new Date(epochMs(deps.clock) - UNUSED_CLIENT_MS));
       const result = await deps.storage.run(
         'DELETE FROM "tabOAuth Client" WHERE "is_dynamic_client" = 1 AND "creation" < ? AND NOT EXISTS (SELECT 1 FROM "tabOAuth Bearer Token" t WHERE t."client" = "tabOAuth Client"."name")',
         [cutoff],

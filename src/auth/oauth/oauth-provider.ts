@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constantEquals } from '../../core/crypto.ts';
-import { formatDatetime } from '../../core/clock.ts';
+import { epochMs, formatDatetime } from '../../core/clock.ts';
 import { FrappeError } from '../../core/errors.ts';
 import type { SecretCipher } from '../../doctype/document/document-context.ts';
 import type { Principal } from '../../doctype/principal.ts';
@@ -161,7 +161,7 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
       redirectUri: request.redirectUri,
       nonce: request.nonce,
       codeChallenge: request.codeChallenge,
-      authTime: ctx.authTime ?? Math.floor(deps.clock.now().getTime() / 1000),
+      authTime: ctx.authTime ?? Math.floor(epochMs(deps.clock) / 1000),
     });
     log(user, 'Success', `Authorization code issued to ${request.client.appName}`);
     return { kind: 'redirect', location: withParams(request.redirectUri, { code, state: request.state, iss: ctx.issuer }) };
@@ -227,7 +227,7 @@ export function createOAuthProvider(deps: AuthDeps, keys: SigningKeys, cipher: S
       const request = validated;
       const prompt = parseScopes(single(params, 'prompt') ?? '');
       const maxAge = single(params, 'max_age');
-      const now = Math.floor(deps.clock.now().getTime() / 1000);
+      const now = Math.floor(epochMs(deps.clock) / 1000);
       const tooOld = maxAge !== undefined && /^\d+$/.test(maxAge) && ctx.authTime !== undefined && now - ctx.authTime > Number(maxAge);
       if (ctx.principal.user === 'Guest' || prompt.includes('login') || tooOld) {
         if (prompt.includes('none')) return errorRedirect(request, ctx.issuer, 'login_required', 'The user is not logged in');

@@ -7,7 +7,7 @@ import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 
 type CryptoKey = webcrypto.CryptoKey;
-import { formatDatetime } from '../../core/clock.ts';
+import { epochMs, formatDatetime } from '../../core/clock.ts';
 import { randomToken } from '../../core/crypto.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { SecretCipher } from '../../doctype/document/document-context.ts';
@@ -69,7 +69,7 @@ export function createSigningKeys(db: SqlExecutor, cipher: SecretCipher, clock: 
     /** Public keys to publish: the current one and those retired within the overlap. */
     async jwks(): Promise<{ keys: JWK[] }> {
       await this.signingKey();
-      const cutoff = formatDatetime(new Date(clock.now().getTime() - OVERLAP_MS));
+      const cutoff = formatDatetime(new Date(epochMs(clock) - OVERLAP_MS));
       const rows = await db.all<KeyRow>('SELECT * FROM "__OAuthKeys" WHERE "retired" IS NULL OR "retired" > ? ORDER BY "created" DESC', [cutoff]);
       return { keys: rows.map((row) => JSON.parse(row.public_jwk) as JWK) };
     },

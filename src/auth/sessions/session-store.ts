@@ -5,7 +5,7 @@
  * beyond Frappe, after an absolute lifetime (`session_lifetime_hours`).
  */
 import { randomBytes } from 'node:crypto';
-import { formatDatetime } from '../../core/clock.ts';
+import { epochMs, formatDatetime } from '../../core/clock.ts';
 import { keyedHash, lookupDigest } from '../../core/crypto.ts';
 import { parseSessionExpiry, type SystemSettings } from '../../doctype/system-settings.ts';
 import type { AuthDeps } from '../auth-deps.ts';
@@ -190,7 +190,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
   /** The cached session of a sid hash, while its idle time has not run out; expiry itself is decided on the row. */
   function cachedLive(sidHash: string, idleMs: number): SessionRecord | undefined {
     const cached = cache?.session(sidHash);
-    return cached && deps.clock.now().getTime() - parseTime(cached.lastActive) <= idleMs ? cached : undefined;
+    return cached && epochMs(deps.clock) - parseTime(cached.lastActive) <= idleMs ? cached : undefined;
   }
 
   /** `touch` with the idle time known; a promise only when the row is written at once. */
@@ -254,7 +254,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
       if (!row) return { expired: true };
       const touched = pending.get(row.sid_hash);
       if (touched && touched.lastActive > row.last_active) row.last_active = touched.lastActive;
-      const now = deps.clock.now().getTime();
+      const now = epochMs(deps.clock);
       const expiresAt = parseTime(row.expires_at);
       if (now - parseTime(row.last_active) > idle || now >= expiresAt) {
         await deps.storage.run('DELETE FROM "__Sessions" WHERE "sid_hash" = ?', [row.sid_hash]);
@@ -330,7 +330,7 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
       await flushTouches().catch(() => undefined);
       const now = nowText();
       const idle = await idleSeconds();
-      const cutoff = formatDatetime(new Date(deps.clock.now().getTime() - idle * 1000));
+      const cutoff = formatDatetime(new Date(epochMs(deps.clock) - idle * 1000));
       const result = await deps.storage.run('DELETE FROM "__Sessions" WHERE "expires_at" <= ? OR "last_active" < ?', [now, cutoff]);
       return result.changes;
     },
