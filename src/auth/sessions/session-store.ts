@@ -195,10 +195,10 @@ export function createSessionStore(deps: AuthDeps, options: SessionStoreOptions 
 
   /** `touch` with the idle time known; a promise only when the row is written at once. */
   function slide(session: SessionRecord, idleFor: number): Promise<void> | undefined {
-    const now = deps.clock.now();
+    const now = epochMs(deps.clock);
     const every = Math.min(TOUCH_EVERY_MS, idleFor * 10);
-    if (now.getTime() - parseTime(session.lastActive) < every) return undefined;
-    session.lastActive = formatDatetime(now);
+    if (now - parseTime(session.lastActive) < every) return undefined;
+    session.lastActive = formatDatetime(new Date(now));
     if (closed) return deps.storage.run(SESSION_TOUCH_SQL, [session.lastActive, session.sidHash, session.lastActive]).then(() => undefined);
     pending.set(session.sidHash, { user: session.user, lastActive: session.lastActive });
     scheduleFlush();
