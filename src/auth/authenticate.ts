@@ -76,8 +76,8 @@ export interface AuthenticatorOptions {
 
 /**
  * A request's authentication. Synchronous when there is nothing to look up — no credential
- * presented, or a header credential or session cookie answered from memory, and no auth hook to ask — so such a
- * request costs no promise (docs/performance.md).
+ * presented, or a header credential or session cookie answered from memory, and no auth hook
+ * to ask — so such a request costs no promise (docs/performance.md).
  */
 export type Authenticator = (request: RequestInfo, args: Record<string, unknown>) => AuthResult | Promise<AuthResult>;
 

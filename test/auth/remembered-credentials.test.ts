@@ -126,7 +126,7 @@ describe('credentials answered from memory', () => {
     await assert.rejects(otherSource);
   });
 
-  test('from memory, the user’s IP restriction still refuses', async () => {
+  test('from memory, the user’s IP restriction still refuses a key and a session', async () => {
     await runAs(t.site, 'Administrator', (db) => db.setValue('User', USER, { restrict_ip: '203.0.113.0/24' }));
     const authenticate = authServicesFor(t.site).authenticate;
     await authenticate(request(token, '203.0.113.9'), {});
@@ -134,6 +134,14 @@ describe('credentials answered from memory', () => {
     assert.ok(!(inside instanceof Promise));
     assert.equal(inside.principal.user, USER);
     assert.throws(() => authenticate(request(token, '198.51.100.9'), {}), isAuthenticationError);
+    // A session from memory as well.
+    const { sid } = await authServicesFor(t.site).sessions.create({ user: USER, ip: '203.0.113.9' });
+    const cookie = (ip: string) => ({ ...request('', ip, {}, { sid }), headers: {} });
+    await authenticate(cookie('203.0.113.9'), {});
+    const sessionInside = authenticate(cookie('203.0.113.9'), {});
+    assert.ok(!(sessionInside instanceof Promise));
+    assert.equal(sessionInside.principal.user, USER);
+    assert.throws(() => authenticate(cookie('198.51.100.9'), {}), isAuthenticationError);
     await runAs(t.site, 'Administrator', (db) => db.setValue('User', USER, { restrict_ip: '' }));
   });
 
