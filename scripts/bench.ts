@@ -29,6 +29,7 @@ import {
   onCleanup,
   pinOrReexec,
   startServer,
+  waitUntilQuiet,
   type Pinning,
   type ServerProcess,
 } from './bench/processes.ts';
@@ -218,13 +219,13 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   const runs = new Map<string, RunRecord[]>(selected.map((s) => [s.id, []]));
   const measure = async (server: ServerProcess, request: RequestSpec, connections: number, storm?: ReturnType<NonNullable<Scenario['storm']>>) => {
     const baseUrl = server.url;
-    if (options.warmup > 0) await runLoad({ baseUrl, request, connections, duration: options.warmup });
+    const warmup = options.warmup > 0 ? await runLoad({ baseUrl, request, connections, duration: options.warmup }) : undefined;
     // With a storm: the same read alone first, so its p99 with and without are measured side by side.
     const alone = storm ? await runLoad({ baseUrl, request, connections, duration: options.duration }) : undefined;
     // The storm's logins are CPU of the same server: its CPU per request is not the read's alone.
     const main = runLoad({ baseUrl, request, connections, duration: options.duration, ...(storm ? {} : { cpuSeconds: server.cpuSeconds }) });
     const side = storm ? runLoad({ baseUrl, request: storm.request, connections: storm.connections, duration: options.duration, overallRate: storm.rate }) : undefined;
-    return { measured: await main, storm: side ? await side : undefined, alone };
+    return { measured: await main, storm: side ? await side : undefined, alone, warmupRequests: warmup?.requests ?? 0 };
   };
   // When load ran against the SQLite server (the profile is summarised over this window).
   let loadWindow: { from: number; to: number } | undefined;
@@ -234,17 +235,23 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       const server = serverOf(scenario.server);
       await scenario.prepare?.(ctx);
       let result;
+      let cpuAtEnd: number | undefined;
       const from = Date.now();
       try {
         result = await measure(server, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
+        cpuAtEnd = server.cpuSeconds();
       } finally {
         await scenario.finish?.(ctx);
       }
+      const deferred = scenario.defers ? await waitUntilQuiet(server, cpuAtEnd) : undefined;
       assertNotInterrupted();
       if (scenario.server === 'sqlite') loadWindow = { from: loadWindow?.from ?? from, to: Date.now() };
       const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps, storm: result.storm, withoutStorm: result.alone };
+      const logged = result.warmupRequests + result.measured.requests;
+      if (deferred !== undefined && logged > 0) record.deferredCpuUs = (deferred * 1e6) / logged;
       runs.get(scenario.id)?.push(record);
-      say(`round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}${result.storm ? ` | storm ${describeRun(result.storm)} | read alone just before: ${describeRun(result.alone as Measurement)}` : ''}`);
+      const deferredNote = record.deferredCpuUs === undefined ? '' : ` | then ${record.deferredCpuUs.toFixed(1)} µs/req of deferred work`;
+      say(`round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}${deferredNote}${result.storm ? ` | storm ${describeRun(result.storm)} | read alone just before: ${describeRun(result.alone as Measurement)}` : ''}`);
     }
   }
 

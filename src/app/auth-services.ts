@@ -2,6 +2,7 @@
  * The authentication services of a site, built once: settings reader, sessions, login, the
  * request authenticator and the CSRF policy, wired to the site's storage, cache and apps.
  */
+import { join } from 'node:path';
 import { apiSecretHashKey } from '../auth/api-keys.ts';
 import type { AuthDeps } from '../auth/auth-deps.ts';
 import type { AuthHook } from '../auth/auth-hook.ts';
@@ -26,6 +27,7 @@ import { verifyCustomSourceKey } from '../auth/custom-key-source.ts';
 import { CacheClosed } from '../cache/types.ts';
 import { epochMs } from '../core/clock.ts';
 import { randomHex } from '../core/crypto.ts';
+import { openLineSpool } from '../core/line-spool.ts';
 import { createClientRegistration } from '../auth/oauth/client-registration.ts';
 import { OAUTH_METHOD_PREFIX } from '../auth/oauth/metadata.ts';
 import { createOAuthProvider } from '../auth/oauth/oauth-provider.ts';
@@ -99,6 +101,9 @@ export const CREDENTIAL_TTL_MS = 30_000;
 /** Wait between attempts to subscribe to invalidations while the cache cannot be reached. */
 const SUBSCRIBE_RETRY_MS = 2000;
 
+/** Where, under the site folder, API Request Log rows wait while the process is busy. */
+export const REQUEST_LOG_SPOOL = join('spool', 'api-request-log');
+
 const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const bySite = new WeakMap<Site, AuthServices>();
 
@@ -138,7 +143,10 @@ export function authServicesFor(site: Site): AuthServices {
   const ipRules = createIpRulesPort(site.config.developer_mode);
   const logError = (what: string) => (error: unknown) => site.logger.error(what, { error: String(error) });
   const activity = createActivityLog(site.storage, site.clock, { onError: logError('activity log write failed') });
-  const requestLog = createRequestLog(site.storage, site.clock, { onError: logError('API request log write failed') });
+  const requestLog = createRequestLog(site.storage, site.clock, {
+    onError: logError('API request log write failed'),
+    spool: openLineSpool(join(site.path, REQUEST_LOG_SPOOL)),
+  });
   const lastUsed = createLastUsedRecorder(site.storage, site.clock);
   const login = createLoginService(deps, sessions, {
     hooks,

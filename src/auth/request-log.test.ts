@@ -1,8 +1,13 @@
 /** The batched API Request Log writer on a real site (SQLite, and PostgreSQL when configured). */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { formatDatetime, type Clock } from '../core/clock.ts';
+import { openLineSpool } from '../core/line-spool.ts';
 import { StorageUnavailable, type Storage } from '../storage/types.ts';
 import { rejectsWith, runAs } from '../../test/helpers/run-as.ts';
 import { createTestSite, forEachDatabase, type TestSite } from '../../test/helpers/test-site.ts';
@@ -65,6 +70,20 @@ async function count(storage: Storage, where: string, params: (string | number)[
   return Number(row?.n ?? 0);
 }
 
+/** Polls `check` every 5 ms until it holds (at most 2 s). */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i += 1) {
+    if (await check()) return;
+    await sleep(5);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const spoolRoot = mkdtempSync(join(tmpdir(), 'cortado-log-spool-'));
+after(() => rmSync(spoolRoot, { recursive: true, force: true }));
+let spools = 0;
+const spoolFolder = () => join(spoolRoot, String(++spools));
+
 forEachDatabase('API Request Log', (db) => {
   let t: TestSite;
 
@@ -111,7 +130,7 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(row.auth_method, 'token');
     assert.equal(row.ip, '2001:db8::1');
     assert.equal(Number(row.duration_ms), 12.25);
-    assert.deepEqual(log.stats(), { pending: 0, written: 1, dropped: 0 });
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 1, dropped: 0 });
   });
 
   test('1,000 records are written in two transactions of multi-row INSERTs', async () => {
@@ -145,7 +164,7 @@ forEachDatabase('API Request Log', (db) => {
     await log.close();
     assert.equal(await log.flush(), 0);
     assert.equal(await count(t.site.storage, '"ip" = ?', ['close']), 3);
-    assert.deepEqual(log.stats(), { pending: 0, written: 3, dropped: 1 });
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 3, dropped: 1 });
   });
 
   test('a query string is never stored; long paths and hostile values are clipped, not fatal', async () => {
@@ -234,13 +253,13 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(await log.flush(), 5);
     await log.close();
     assert.equal(await count(t.site.storage, '"ip" = ?', ['flaky']), 5);
-    assert.deepEqual(log.stats(), { pending: 0, written: 5, dropped: 0 });
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
   });
 
   test('a full queue drops the oldest rows and counts them', async () => {
     const log = createRequestLog(t.site.storage, testClock(), { maxQueue: 10, flushIntervalMs: 60_000 });
     for (let i = 0; i < 25; i += 1) log.record(entry({ path: `/api/overflow/${i}`, ip: 'overflow' }));
-    assert.deepEqual(log.stats(), { pending: 10, written: 0, dropped: 15 });
+    assert.deepEqual(log.stats(), { pending: 10, spooledBytes: 0, written: 0, dropped: 15 });
     assert.equal(await log.flush(), 10);
     await log.close();
     const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['overflow'])).map((r) => Number(String(r.path).split('/').pop()));
@@ -255,6 +274,111 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(await log.flush(), 2);
     await log.close();
     assert.equal(await count(t.site.storage, '"ip" = ?', ['collide']), 2);
+  });
+
+  test('while the process is busy rows wait in the spool; the first idle tick writes them', async () => {
+    let busy = true;
+    const folder = spoolFolder();
+    const log = createRequestLog(t.site.storage, testClock(), { flushIntervalMs: 5, spool: openLineSpool(folder), busy: () => busy });
+    for (let i = 0; i < 3; i += 1) log.record(entry({ path: `/api/spooled/${i}`, ip: 'spooled' }));
+    await until(() => log.stats().spooledBytes > 0, 'rows spooled');
+    assert.equal(log.stats().pending, 0);
+    // Once the process is known to be busy, a record goes to the spool's buffer, never the queue.
+    const before = log.stats().spooledBytes;
+    log.record(entry({ path: '/api/spooled/3', ip: 'spooled' }));
+    assert.equal(log.stats().pending, 0);
+    assert.ok(log.stats().spooledBytes > before);
+    await sleep(30);
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['spooled']), 0, 'nothing written while busy');
+    busy = false;
+    await until(() => log.stats().spooledBytes === 0, 'the spool written');
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 4, dropped: 0 });
+    const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['spooled'])).map((r) => r.path).sort();
+    assert.deepEqual(paths, ['/api/spooled/0', '/api/spooled/1', '/api/spooled/2', '/api/spooled/3']);
+    await log.close();
+    assert.deepEqual(readdirSync(folder), []);
+  });
+
+  test('past maxSpoolBytes rows are written even while the process stays busy', async () => {
+    const log = createRequestLog(t.site.storage, testClock(), {
+      flushIntervalMs: 5, spool: openLineSpool(spoolFolder()), busy: () => true, maxSpoolBytes: 1,
+    });
+    log.record(entry({ ip: 'over-bound' }));
+    log.record(entry({ ip: 'over-bound' }));
+    await until(async () => (await count(t.site.storage, '"ip" = ?', ['over-bound'])) === 2, 'rows written');
+    assert.equal(log.stats().spooledBytes, 0);
+    await log.close();
+  });
+
+  test('a spooled batch written again after the database failed adds no row twice', async () => {
+    let transactions = 0;
+    const flaky = instrumented(t.site.storage, {
+      transaction: (fn: Parameters<Storage['transaction']>[0]) =>
+        ++transactions === 2 ? Promise.reject(new StorageUnavailable('PostgreSQL unavailable: test')) : t.site.storage.transaction(fn),
+    }).storage;
+    const errors: unknown[] = [];
+    const log = createRequestLog(flaky, testClock(), {
+      flushIntervalMs: 5, maxBatch: 2, spool: openLineSpool(spoolFolder()), busy: () => true, onError: (e) => errors.push(e),
+    });
+    for (let i = 0; i < 5; i += 1) log.record(entry({ path: `/api/replayed/${i}`, ip: 'replayed' }));
+    await until(() => log.stats().spooledBytes > 0, 'rows spooled');
+    assert.equal(await log.flush(), 2, 'the first batch, then the database went away');
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof StorageUnavailable);
+    assert.ok(log.stats().spooledBytes > 0, 'the spool is kept');
+    assert.equal(await log.flush(), 3, 'the whole spool again, the stored batch skipped');
+    const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['replayed'])).map((r) => r.path).sort();
+    assert.deepEqual(paths, [0, 1, 2, 3, 4].map((i) => `/api/replayed/${i}`));
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
+    await log.close();
+  });
+
+  test('a spool the disk refuses: the error is told once and rows are written as they come', async () => {
+    const blocker = spoolFolder();
+    writeFileSync(blocker, 'a file where the spool folder should be');
+    const errors: unknown[] = [];
+    const log = createRequestLog(t.site.storage, testClock(), {
+      flushIntervalMs: 5, spool: openLineSpool(join(blocker, 'inner')), busy: () => true, onError: (e) => errors.push(e),
+    });
+    log.record(entry({ ip: 'unspooled' }));
+    await until(async () => (await count(t.site.storage, '"ip" = ?', ['unspooled'])) === 1, 'row written');
+    log.record(entry({ ip: 'unspooled' }));
+    await until(async () => (await count(t.site.storage, '"ip" = ?', ['unspooled'])) === 2, 'second row written');
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0]), /ENOTDIR|EEXIST/);
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 2, dropped: 0 });
+    await log.close();
+  });
+
+  test('close() writes what is spooled and what is queued', async () => {
+    const folder = spoolFolder();
+    const log = createRequestLog(t.site.storage, testClock(), { flushIntervalMs: 5, spool: openLineSpool(folder), busy: () => true });
+    log.record(entry({ ip: 'closing' }));
+    await until(() => log.stats().spooledBytes > 0, 'row spooled');
+    log.record(entry({ ip: 'closing' }));
+    await log.close();
+    assert.equal(await count(t.site.storage, '"ip" = ?', ['closing']), 2);
+    assert.deepEqual(readdirSync(folder), []);
+  });
+
+  test("rows a process spooled before it died are written by the next; lines that are not rows are dropped", async () => {
+    const folder = spoolFolder();
+    mkdirSync(folder, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_') || 'host';
+    const creation = Date.UTC(2025, 0, 2, 3, 4, 5, 6);
+    const row = (name: string) => JSON.stringify([name, creation, '/api/crashed', 'GET', 'Administrator', 200, 'token', 'k', 'crashed', 2.5]);
+    const lines = [row('000crashed0001'), 'not json', '["short"]', JSON.stringify(['x', 'not a time', '/p', null, null, null, null, null, null, null]), row('000crashed0002')];
+    writeFileSync(join(folder, `${host}~${dead}~gone.live`), `${lines.join('\n')}\n`);
+    const log = createRequestLog(t.site.storage, testClock(), { flushIntervalMs: 60_000, spool: openLineSpool(folder) });
+    assert.equal(await log.flush(), 2);
+    const rows = await rowsWhere(t.site.storage, '"ip" = ?', ['crashed']);
+    assert.deepEqual(rows.map((r) => r.name).sort(), ['000crashed0001', '000crashed0002']);
+    assert.equal(rows[0]?.creation, '2025-01-02 03:04:05.006000');
+    assert.equal(rows[0]?.api_key, 'k');
+    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 2, dropped: 3 });
+    await log.close();
+    await t.site.storage.run(`DELETE FROM "${API_REQUEST_LOG_TABLE}" WHERE "ip" = ?`, ['crashed']);
   });
 
   test('purge deletes only rows older than the retention', async () => {

@@ -9,9 +9,17 @@
  * rows are dropped and counted. A batch that fails is reported through `onError`; it is kept
  * for the next round only when the database is unreachable, else dropped and counted, so one
  * bad row can never wedge the log.
+ *
+ * With a `spool`, a tick that finds the process busy appends the queue to it instead (named,
+ * one JSON array per line), and the first tick that finds the process idle — or the spool past
+ * `maxSpoolBytes` — writes the spool, then the queue: the INSERTs, most of the log's cost, are
+ * not paid while requests wait (docs/performance.md). Spooled rows are written with
+ * `ON CONFLICT DO NOTHING`, so a spool handed over again after a crash adds no row twice.
  */
 import { epochMs, formatDatetime, type Clock } from '../core/clock.ts';
 import { randomHex } from '../core/crypto.ts';
+import { eventLoopBusy } from '../core/event-loop-busy.ts';
+import type { LineSpool } from '../core/line-spool.ts';
 import { StorageUnavailable, UniqueViolation, type SqlValue, type Storage } from '../storage/types.ts';
 import { clipText, DATA_LENGTH, report } from './activity-log.ts';
 
@@ -48,11 +56,19 @@ export interface RequestLogOptions {
   onError?: (error: unknown) => void;
   /** Document names; time-ordered hex by default (see `sortableName`). */
   newName?: () => string;
+  /** Where rows wait while the process is busy; without one they are written every tick. */
+  spool?: LineSpool;
+  /** Whether the process was busy since the last call (default: event loop utilisation ≥ 0.5). */
+  busy?: () => boolean;
+  /** Spooled bytes beyond which rows are written even while busy (default 64 MiB). */
+  maxSpoolBytes?: number;
 }
 
 export interface RequestLogStats {
-  /** Rows queued, not yet written. */
+  /** Rows queued, not yet written or spooled. */
   pending: number;
+  /** Bytes of rows spooled, not yet written. */
+  spooledBytes: number;
   /** Rows written since creation. */
   written: number;
   /** Rows lost: queue overflow, failed batches, records after close. */
@@ -106,6 +122,29 @@ type QueuedRow = readonly [
   ip: string | null,
   durationMs: number | null,
 ];
+/** A row with its document name, as spooled. */
+type NamedRow = readonly [name: string, ...QueuedRow];
+
+const textOrNull = (value: unknown) => value === null || typeof value === 'string';
+const numberOrNull = (value: unknown) => value === null || (typeof value === 'number' && Number.isFinite(value));
+
+/** A spooled line back as a row, or undefined when it is not one this module wrote. */
+function parseSpooledRow(line: string): NamedRow | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length !== 10) return undefined;
+  const [name, creation, path, ...rest] = value as unknown[];
+  const [method, user, status, authMethod, apiKey, ip, durationMs] = rest;
+  const valid =
+    typeof name === 'string' && name !== '' && typeof creation === 'number' && Number.isFinite(creation) &&
+    typeof path === 'string' && textOrNull(method) && textOrNull(user) && numberOrNull(status) &&
+    textOrNull(authMethod) && textOrNull(apiKey) && textOrNull(ip) && numberOrNull(durationMs);
+  return valid ? (value as unknown as NamedRow) : undefined;
+}
 
 /** Fixed-capacity FIFO; pushing onto a full one overwrites (and counts) the oldest. */
 class RingQueue<T> {
@@ -221,14 +260,67 @@ function datetimeFormatter(): (ms: number) => string {
 /** Lets the event loop serve requests between the statements of a long write. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Bytes of a chunk of spooled lines kept in memory. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Lines kept in buffers, off the JavaScript heap, until they are appended to the spool: rows
+ * held as objects until the next tick survive the young generation's collections and are
+ * copied by each (the collector's share of recording fell from a quarter to under a tenth,
+ * docs/performance.md).
+ */
+class LineChunks {
+  readonly #full: Buffer[] = [];
+  #current: Buffer | undefined;
+  #used = 0;
+  bytes = 0;
+
+  add(line: string): void {
+    // A UTF-16 unit takes at most 3 bytes in UTF-8, so the line always fits whole.
+    if (!this.#current || this.#current.length - this.#used < line.length * 3) {
+      this.#seal();
+      this.#current = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, line.length * 3));
+    }
+    const size = this.#current.write(line, this.#used);
+    this.#used += size;
+    this.bytes += size;
+  }
+
+  take(): Buffer[] {
+    this.#seal();
+    this.bytes = 0;
+    return this.#full.splice(0);
+  }
+
+  #seal(): void {
+    if (this.#current && this.#used > 0) this.#full.push(this.#current.subarray(0, this.#used));
+    this.#current = undefined;
+    this.#used = 0;
+  }
+}
+
+/** The lines of spooled text (the last one ends with a newline). */
+const linesOf = (chunks: readonly Buffer[]): string[] =>
+  Buffer.concat(chunks).toString('utf8').split('\n').filter((line) => line !== '');
+
 export function createRequestLog(storage: Storage, clock: Clock, options: RequestLogOptions = {}): RequestLog {
   const flushIntervalMs = positiveInteger(options.flushIntervalMs, 1000, 'flushIntervalMs');
   const maxBatch = positiveInteger(options.maxBatch, 2000, 'maxBatch');
   const queue = new RingQueue<QueuedRow>(positiveInteger(options.maxQueue, 50_000, 'maxQueue'));
+  const maxSpoolBytes = positiveInteger(options.maxSpoolBytes, 64 * 1024 * 1024, 'maxSpoolBytes');
   const newName = options.newName ?? createSortableNames();
   const creationText = datetimeFormatter();
   const onError = options.onError;
-  const statements = new Map<number, string>();
+  const spool = options.spool;
+  const busy = spool ? (options.busy ?? eventLoopBusy()) : undefined;
+  const statements = new Map<string, string>();
+  /** Off after a failed append: rows are then written as they come, the spool still drained. */
+  let spooling = spool !== undefined;
+  /** Set by a tick that found the process busy: records go straight to `lines`. */
+  let spoolingNow = false;
+  const lines = new LineChunks();
+  /** Lines the spool refused, written to the database by the next flush. */
+  const stranded: Buffer[] = [];
   let written = 0;
   let lost = 0;
   let closed = false;
@@ -236,31 +328,39 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
   let chain: Promise<unknown> = Promise.resolve();
   let flushing = 0;
 
-  const insertSql = (rows: number): string => {
-    let sql = statements.get(rows);
+  const insertSql = (rows: number, tail: string): string => {
+    const key = `${rows}${tail}`;
+    let sql = statements.get(key);
     if (sql === undefined) {
-      sql = INSERT_HEAD + Array.from({ length: rows }, () => ROW_SQL).join(', ');
-      statements.set(rows, sql);
+      sql = INSERT_HEAD + Array.from({ length: rows }, () => ROW_SQL).join(', ') + tail;
+      statements.set(key, sql);
     }
     return sql;
   };
 
+  /** One transaction of multi-row INSERTs; resolves to the rows stored. */
+  async function insertRows(rows: readonly NamedRow[], tail: string): Promise<number> {
+    let stored = 0;
+    await storage.transaction(async (tx) => {
+      for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+        // Requests go on between statements (reads meanwhile use SQLite's reader connection).
+        if (start > 0) await yieldToEventLoop();
+        const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
+        const params: SqlValue[] = [];
+        for (const [name, creation, ...rest] of chunk) {
+          const text = creationText(creation);
+          params.push(name, text, text, ...rest);
+        }
+        stored += (await tx.run(insertSql(chunk.length, tail), params)).changes;
+      }
+    });
+    return stored;
+  }
+
   async function writeBatch(batch: readonly QueuedRow[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await storage.transaction(async (tx) => {
-          for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
-            // Requests go on between statements (reads meanwhile use SQLite's reader connection).
-            if (start > 0) await yieldToEventLoop();
-            const chunk = batch.slice(start, start + ROWS_PER_STATEMENT);
-            const params: SqlValue[] = [];
-            for (const [creation, ...rest] of chunk) {
-              const text = creationText(creation);
-              params.push(newName(), text, text, ...rest);
-            }
-            await tx.run(insertSql(chunk.length), params);
-          }
-        });
+        await insertRows(batch.map((row): NamedRow => [newName(), ...row]), '');
         return;
       } catch (error) {
         // A random name met an existing one: the batch was rolled back; retry with fresh names.
@@ -269,45 +369,117 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
     }
   }
 
+  /** Writes spooled lines; rejects only when the database is unreachable. */
+  async function writeLines(batch: readonly string[]): Promise<void> {
+    const rows: NamedRow[] = [];
+    for (const line of batch) {
+      const row = parseSpooledRow(line);
+      if (row) rows.push(row);
+      else lost += 1;
+    }
+    if (rows.length === 0) return;
+    try {
+      written += await insertRows(rows, ' ON CONFLICT ("name") DO NOTHING');
+    } catch (error) {
+      if (error instanceof StorageUnavailable) throw error;
+      report(onError, error);
+      lost += rows.length;
+    }
+    await yieldToEventLoop();
+  }
+
+  /** Appends the buffered lines to the spool, or strands them when it cannot take them. */
+  async function appendLines(): Promise<void> {
+    const chunks = lines.take();
+    if (chunks.length === 0) return;
+    if (!spool || !spooling) {
+      stranded.push(...chunks);
+      return;
+    }
+    try {
+      await spool.append(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    } catch (error) {
+      report(onError, error);
+      spooling = false;
+      spoolingNow = false;
+      stranded.push(...chunks);
+    }
+  }
+
+  /** Moves the queue and the buffered lines to the spool. */
+  async function spoolQueue(): Promise<void> {
+    for (const row of queue.take(queue.size)) lines.add(`${JSON.stringify([newName(), ...row])}\n`);
+    await appendLines();
+  }
+
+  /** Writes what is spooled or stranded; stops (keeping it) when the database is unreachable. */
+  async function drainSpool(): Promise<void> {
+    await appendLines();
+    if (stranded.length > 0) {
+      const batch = linesOf(stranded);
+      for (let start = 0; start < batch.length; start += maxBatch) await writeLines(batch.slice(start, start + maxBatch));
+      stranded.length = 0;
+    }
+    if (!spool || spool.bytes === 0) return;
+    const { torn } = await spool.drain(maxBatch, writeLines);
+    lost += torn;
+  }
+
   async function drain(): Promise<number> {
-    let count = 0;
+    const before = written;
+    try {
+      await drainSpool();
+    } catch (error) {
+      report(onError, error);
+    }
     // Rows queued after this point wait for the next flush, so a busy server cannot keep one
     // flush going for ever.
     let budget = queue.size;
+    let batches = 0;
     while (budget > 0 && queue.size > 0) {
-      if (count > 0) await yieldToEventLoop();
+      if (batches++ > 0) await yieldToEventLoop();
       const batch = queue.take(Math.min(maxBatch, budget));
       budget -= batch.length;
       try {
         await writeBatch(batch);
-        count += batch.length;
         written += batch.length;
       } catch (error) {
         report(onError, error);
-        if (error instanceof StorageUnavailable && !closed) {
+        // Kept for the next round, or for the spool when closing.
+        if (error instanceof StorageUnavailable && (!closed || spooling)) {
           queue.unshift(batch);
           break;
         }
         lost += batch.length;
       }
     }
-    return count;
+    return written - before;
   }
 
-  function flush(): Promise<number> {
+  function inChain<T>(step: () => Promise<T>, fallback: T): Promise<T> {
     flushing += 1;
-    const run = chain.then(drain).catch((error: unknown) => {
+    const run = chain.then(step).catch((error: unknown) => {
       report(onError, error);
-      return 0;
+      return fallback;
     });
     chain = run.finally(() => {
       flushing -= 1;
+      // The next tick judges the load from here, not counting this write.
+      busy?.();
     });
     return run;
   }
 
+  const flush = (): Promise<number> => inChain(drain, 0);
+
+  const spooledBytes = () => (spool?.bytes ?? 0) + lines.bytes + stranded.reduce((sum, chunk) => sum + chunk.length, 0);
+
   const timer = setInterval(() => {
-    if (queue.size > 0 && flushing === 0) void flush();
+    if (flushing > 0) return;
+    const spooled = spooledBytes();
+    if (queue.size === 0 && spooled === 0) return;
+    spoolingNow = spooling && spooled < maxSpoolBytes && busy?.() === true;
+    void (spoolingNow ? inChain(spoolQueue, undefined) : flush());
   }, flushIntervalMs);
   timer.unref();
 
@@ -318,7 +490,7 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
           lost += 1;
           return;
         }
-        queue.push([
+        const row: QueuedRow = [
           epochMs(clock),
           storedPath(entry.path),
           clipText(entry.method, DATA_LENGTH),
@@ -328,7 +500,9 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
           clipText(entry.api_key, DATA_LENGTH),
           clipText(entry.ip, DATA_LENGTH),
           floatOrNull(entry.duration_ms),
-        ]);
+        ];
+        if (spoolingNow) lines.add(`${JSON.stringify([newName(), ...row])}\n`);
+        else queue.push(row);
       } catch (error) {
         report(onError, error);
       }
@@ -358,12 +532,19 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
       if (closing) return closing;
       closed = true;
       clearInterval(timer);
-      closing = flush().then(() => undefined);
+      closing = flush()
+        .then(() => (queue.size > 0 && spooling ? inChain(spoolQueue, undefined) : undefined))
+        .then(() => spool?.close())
+        .catch((error: unknown) => report(onError, error))
+        .finally(() => {
+          // Refused by the spool and by the database: nowhere left to keep them.
+          if (stranded.length > 0) lost += linesOf(stranded.splice(0)).length;
+        });
       return closing;
     },
 
     stats() {
-      return { pending: queue.size, written, dropped: lost + queue.overflowed };
+      return { pending: queue.size, spooledBytes: spooledBytes(), written, dropped: lost + queue.overflowed };
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The login target of `npm run bench` shows the machine's argon2id ceiling beside it, when the
- * bench measured one (a pure function: no server is started).
+ * bench measured one, and the request log's target the CPU its rows cost once the load ended
+ * (pure functions: no server is started).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -19,4 +20,18 @@ test('the login target names the argon2id ceiling measured in the same run', () 
 
 test('without a measured ceiling the login target has no note', () => {
   assert.equal(target()?.note, undefined);
+});
+
+const read = (id: string, rps: number, ratio: number, extra: Partial<ScenarioReport> = {}): ScenarioReport =>
+  ({ id, title: id, server: 'sqlite', rps, p50: 1, p99: 2, ratio, failures: 0, statusCodes: { 200: 1 }, runs: [], ...extra });
+const logTarget = (logged: ScenarioReport) =>
+  evaluateTargets({ all: [], reports: [read('token', 20_000, 0.5, { cpuUs: 40 }), logged], peakRssBytes: 0 }).find((t) => /log_api_requests/.test(t.target));
+
+test('the request log target is its throughput cost, with the CPU of rows written after the load beside it', () => {
+  const judged = logTarget(read('request-log', 18_400, 0.46, { deferredCpuUs: 6 }));
+  assert.match(judged?.measured ?? '', /^8\.0% \(ratio 0\.460 with vs 0\.500 without/);
+  assert.equal(judged?.met, true);
+  assert.equal(judged?.note, "rows spooled while busy, written once the load ended: 6.0 µs of CPU per request then (15% of the read's 40.0 µs)");
+  assert.equal(logTarget(read('request-log', 17_000, 0.42))?.met, false);
+  assert.equal(logTarget(read('request-log', 17_000, 0.42))?.note, undefined);
 });
