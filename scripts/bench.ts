@@ -243,7 +243,8 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       } finally {
         await scenario.finish?.(ctx);
       }
-      const deferred = scenario.defers ? await waitUntilQuiet(server, cpuAtEnd) : undefined;
+      const { deferredWork } = scenario;
+      const deferred = deferredWork ? await waitUntilQuiet(server, cpuAtEnd, () => deferredWork(ctx)) : undefined;
       assertNotInterrupted();
       if (scenario.server === 'sqlite') loadWindow = { from: loadWindow?.from ?? from, to: Date.now() };
       const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps, storm: result.storm, withoutStorm: result.alone };

@@ -185,23 +185,29 @@ function readCpuSeconds(pid: number, depth = 0): number | undefined {
 }
 
 /**
- * Waits until the server has used under 2 % of a core for a whole second (checked 4 times a
- * second, after at least `minMs`, at most `maxMs`), and resolves to the CPU seconds it used
- * before that quiet second: the work it put off until its load ended. Undefined without /proc.
+ * Waits until `pending()` is false and the server has used under 2 % of a core for a whole
+ * second (checked 4 times a second, after at least `minMs`, at most `maxMs`), and resolves to
+ * the CPU seconds it used from `since` (its CPU seconds then) until that quiet second: the work
+ * it put off until its load ended. Undefined without /proc.
  */
-export async function waitUntilQuiet(server: ServerProcess, since = server.cpuSeconds(), minMs = 1500, maxMs = 120_000): Promise<number | undefined> {
-  const start = since;
-  if (start === undefined) return undefined;
+export async function waitUntilQuiet(
+  server: ServerProcess,
+  since: number | undefined,
+  pending: () => boolean,
+  minMs = 1500,
+  maxMs = 120_000,
+): Promise<number | undefined> {
+  if (since === undefined) return undefined;
   const began = Date.now();
-  const samples: number[] = [start];
+  const samples: number[] = [since];
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     const now = server.cpuSeconds();
     if (now === undefined) return undefined;
     samples.push(now);
     const secondAgo = samples.at(-5);
-    const quiet = secondAgo !== undefined && now - secondAgo < 0.02;
-    if ((quiet && Date.now() - began >= minMs) || Date.now() - began >= maxMs) return (secondAgo ?? now) - start;
+    const quiet = secondAgo !== undefined && now - secondAgo < 0.02 && !pending();
+    if ((quiet && Date.now() - began >= minMs) || Date.now() - began >= maxMs) return (secondAgo ?? now) - since;
   }
 }
 

@@ -15,7 +15,7 @@ export interface RunRecord {
   /** Login storm only: the same read alone, measured just before the storm. */
   withoutStorm?: Measurement;
   /**
-   * Scenarios whose server puts work off (`defers`): CPU µs per request (warm-up included) it
+   * Scenarios whose server puts work off (`deferredWork`): CPU µs per request (warm-up included) it
    * spent after the run, until it went quiet.
    */
   deferredCpuUs?: number;
