@@ -81,6 +81,11 @@ function fromFastifyError(error: FastifyError): FrappeError | undefined {
 }
 
 /** The key id a refused request tried (never its secret), for the API Request Log. */
+function attemptedMethod(header: string | undefined): string {
+  const scheme = header?.split(' ')[0]?.toLowerCase();
+  return scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest';
+}
+
 function attemptedKeyId(header: string | undefined): string | undefined {
   try {
     const parsed = parseAuthorization(header);
@@ -330,20 +335,17 @@ export function registerApi(app: FastifyInstance, services: ApiServices): void {
 
   const logApiRequest = (state: RequestState, status: number, durationMs: number): void => {
     if (services.logRequest && state.info.path.startsWith('/api/')) {
-      services.logRequest(() => {
-        const scheme = state.info.headers.authorization?.split(' ')[0]?.toLowerCase();
-        return {
-          path: state.info.path,
-          method: state.info.method,
-          user: state.principal.user,
-          status,
-          // A refused request is logged with the method it tried.
-          auth_method: state.auth ? state.authMethod : scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest',
-          api_key: state.apiKey ?? attemptedKeyId(state.info.headers.authorization),
-          ip: state.info.ip,
-          duration_ms: Math.round(durationMs * 1000) / 1000,
-        };
-      });
+      services.logRequest(() => ({
+        path: state.info.path,
+        method: state.info.method,
+        user: state.principal.user,
+        status,
+        // A refused request is logged with the method and key it tried.
+        auth_method: state.auth ? state.authMethod : attemptedMethod(state.info.headers.authorization),
+        api_key: state.auth ? state.apiKey : attemptedKeyId(state.info.headers.authorization),
+        ip: state.info.ip,
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+      }));
     }
   };
   const finishRequest = async (state: RequestState, status: number): Promise<void> => {
