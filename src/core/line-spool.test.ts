@@ -113,3 +113,15 @@ test('an append the disk refuses rejects', async () => {
   await assert.rejects(spool.append('x\n'), /ENOTDIR|EEXIST/);
   await spool.close();
 });
+
+test('a spool file removed from outside is skipped, not a drain that fails for ever', async () => {
+  const folder = freshFolder();
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, `${host}~${deadPid()}~gone.live`), 'lost\n');
+  const spool = openLineSpool(folder);
+  for (const name of readdirSync(folder)) rmSync(join(folder, name));
+  await spool.append('kept\n');
+  assert.deepEqual((await drainAll(spool)).lines, ['kept']);
+  assert.equal(spool.bytes, 0);
+  await spool.close();
+});

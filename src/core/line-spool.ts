@@ -107,7 +107,6 @@ export function openLineSpool(folder: string): LineSpool {
         renameSync(join(folder, name), path);
       } catch {
         // Another process took it first.
-        sequence -= 1;
         continue;
       }
       ready.push({ path, size: sizeOf(path) });
@@ -133,7 +132,14 @@ export function openLineSpool(folder: string): LineSpool {
   }
 
   async function drainFile(path: string, batchSize: number, handle: (lines: string[]) => Promise<void>, result: DrainResult) {
-    const file = await open(path, 'r');
+    let file: FileHandle;
+    try {
+      file = await open(path, 'r');
+    } catch (error) {
+      // Removed from outside: nothing left to hand over, and a drain must not stop on it for ever.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
     try {
       const decoder = new StringDecoder('utf8');
       const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
