@@ -419,13 +419,26 @@ async function tracebackShown(services: ApiServices, state: RequestState | undef
  * in Frappe) before the client sees success, then sends the body.
  */
 export async function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): Promise<FastifyReply> {
-  const uow = request.cortado.uow;
-  // Most reads never opened a transaction: nothing to wait for.
-  if (uow.inTransaction) await uow.finish(UNSAFE.has(request.method));
-  else void uow.finish(false);
+  await finishWork(request);
   const v2 = apiVersionOf(request.cortado.info.path) === 'v2';
   let payload = request.cortado.auth?.sessionExpired && !v2 ? { ...body, session_expired: 1 } : body;
   const messages = request.cortado.messages;
   if (messages.length > 0) payload = v2 ? { ...payload, messages } : { ...payload, _server_messages: serverMessages(messages) };
   return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(payload));
+}
+
+/** `respond` with `{ data }` whose value is already serialised (a document read's kept text). */
+export async function respondData(request: FastifyRequest, reply: FastifyReply, dataJson: string): Promise<FastifyReply> {
+  const state = request.cortado;
+  // Rare: the answer carries more than `data`, and is built as any other.
+  if (state.messages.length > 0 || state.auth?.sessionExpired) return respond(request, reply, { data: JSON.parse(dataJson) as unknown });
+  await finishWork(request);
+  return reply.code(200).type('application/json; charset=utf-8').send(`{"data":${dataJson}}`);
+}
+
+async function finishWork(request: FastifyRequest): Promise<void> {
+  const uow = request.cortado.uow;
+  // Most reads never opened a transaction: nothing to wait for.
+  if (uow.inTransaction) await uow.finish(UNSAFE.has(request.method));
+  else void uow.finish(false);
 }

@@ -58,9 +58,11 @@ export interface SqlExecutor {
   /**
    * `all` for a read whose answer depends only on the database's content and `params` (no
    * clock, no randomness in the SQL): an executor that can tell nothing was committed since it
-   * last gave the same answer may give it again from memory. Where absent, use `all`.
+   * last gave the same answer may give it again from memory. Where absent, use `all`. Rows given
+   * from memory are shared by every caller and frozen; a frozen row is the same object for as
+   * long as its answer stands, so what is derived from it may be kept beside it (a WeakMap).
    */
-  allCached?<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  allCached?<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<readonly T[]>;
 }
 
 /** A transaction the caller ends explicitly: commit or roll back exactly once. */

@@ -50,7 +50,7 @@ export class UnitOfWork implements SqlExecutor {
   }
 
   /** A transaction's reads see its own writes, so only reads outside one may be answered from memory. */
-  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<readonly T[]> {
     if (!this.inTransaction && this.#storage.allCached && READ_ONLY.test(sql)) return this.#storage.allCached<T>(sql, params);
     return this.all<T>(sql, params);
   }

@@ -27,7 +27,7 @@ export interface ObservedStorage extends Storage {
   /** The adapter's `optimize`, or nothing where it has none. */
   optimize(): Promise<void>;
   /** The adapter's `allCached`, or `all` where it has none. */
-  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<readonly T[]>;
 }
 
 const SELECT = /^\s*SELECT\b/i;
@@ -142,7 +142,7 @@ class WriteObservingStorage implements ObservedStorage {
     return this.#autocommit(sql, params, () => this.#inner.run(sql, params));
   }
 
-  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+  allCached<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<readonly T[]> {
     if (!this.#inner.allCached || this.isInteresting(sql)) return this.all<T>(sql, params);
     return this.#inner.allCached<T>(sql, params);
   }

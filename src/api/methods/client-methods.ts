@@ -15,6 +15,7 @@ import { assertScope, type Doc, type DocumentContext, type RequestDb } from '../
 import { getDecryptedField } from '../../doctype/document/password-fields.ts';
 import { getCount, getList, loadRow, metaAsDoc, notFound, type ListArgs } from '../../doctype/document/read-documents.ts';
 import { rowToDoc } from '../../doctype/document/row-to-doc.ts';
+import { withoutNulls } from '../../doctype/document/without-nulls.ts';
 import { TABLE_TYPES, type DocTypeMeta, type PermissionType } from '../../doctype/meta/types.ts';
 import { doctypeAccess, hasDocPermission, permittedLevels } from '../../doctype/permissions.ts';
 import { isAdministrator } from '../../doctype/principal.ts';
@@ -22,7 +23,6 @@ import { readSystemSettings } from '../../doctype/system-settings.ts';
 import { StorageUnavailable, type Row, type SqlValue } from '../../storage/types.ts';
 import { apiVersionOf } from '../error-response.ts';
 import { jsonArg, sbool, type Args } from '../parse-args.ts';
-import { withoutNulls } from '../routes/resource-routes.ts';
 import { FullBody, type MethodContext, type MethodDefinition, type MethodRegistry } from './method-registry.ts';
 
 const WRITE_VERBS = ['POST', 'PUT'];

@@ -6,6 +6,7 @@
  */
 import { frappeError } from '../../core/errors.ts';
 import type { Doc } from '../../doctype/document/document-context.ts';
+import { withoutNulls } from '../../doctype/document/without-nulls.ts';
 import { assertDocPermission, readableFieldnames } from '../../doctype/permissions.ts';
 import { jsonArg } from '../parse-args.ts';
 import { handlerArgs } from './method-context.ts';
@@ -97,16 +98,6 @@ export async function runInMemoryDocMethod(
   const readable = ctx.documents.ignorePermissions ? undefined : readableFieldnames(meta, principal);
   if (readable) for (const key of Object.keys(doc)) if (meta.fieldMap.has(key) && !readable.has(key)) delete doc[key];
   return { result, doc };
-}
-
-/** A document as Frappe's `as_dict(no_nulls=True)`: null fields left out, also in child rows. */
-export function withoutNulls(doc: Doc): Doc {
-  const out: Doc = {};
-  for (const [key, value] of Object.entries(doc)) {
-    if (value === null || value === undefined) continue;
-    out[key] = Array.isArray(value) ? value.map((row) => (row && typeof row === 'object' && !Array.isArray(row) ? withoutNulls(row as Doc) : row)) : value;
-  }
-  return out;
 }
 
 /** The keyword arguments of a doc-method call: a dict spreads, anything else arrives as `args`. */

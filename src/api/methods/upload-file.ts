@@ -17,6 +17,7 @@ import { asFrappeError, frappeError } from '../../core/errors.ts';
 import type { RequestInfo } from '../../core/request-info.ts';
 import { createDbApi, type DbApi } from '../../doctype/db-api.ts';
 import type { Doc } from '../../doctype/document/document-context.ts';
+import { withoutNulls } from '../../doctype/document/without-nulls.ts';
 import { hasDocPermission } from '../../doctype/permissions.ts';
 import { GUEST } from '../../doctype/principal.ts';
 import { readSystemSettings } from '../../doctype/system-settings.ts';
@@ -474,10 +475,6 @@ export function settleUploads(request: RequestInfo | undefined, succeeded: boole
 
 const truthy = (value: unknown): boolean => value === true || value === 1 || value === '1' || value === 'true' || value === 'True';
 const text = (value: unknown): string => (typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '');
-
-function withoutNulls(doc: Doc): Doc {
-  return Object.fromEntries(Object.entries(doc).filter(([, value]) => value !== null && value !== undefined));
-}
 
 interface AttachTarget {
   doctype: string;

@@ -2,26 +2,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { frappeError } from '../../core/errors.ts';
 import type { Doc } from '../../doctype/document/document-context.ts';
+import { getDocJson } from '../../doctype/document/read-documents.ts';
+import { withoutNulls } from '../../doctype/document/without-nulls.ts';
 import type { ApiServices } from '../api-services.ts';
 import { runStoredDocMethod } from '../methods/doc-methods.ts';
 import { methodContext } from '../methods/method-context.ts';
 import { jsonArg, sbool, type Args } from '../parse-args.ts';
-import { respond } from '../register-api.ts';
+import { respond, respondData } from '../register-api.ts';
 import { listQuery } from './list-query.ts';
 import { refuseOtherVerbs } from './method-not-allowed.ts';
 
 type Params = { doctype: string; '*'?: string };
-
-/** Documents returned directly are serialised without null fields, as Frappe's as_dict(no_nulls). */
-export function withoutNulls(doc: Doc): Doc {
-  const out: Doc = {};
-  for (const key of Object.keys(doc)) {
-    const value = doc[key];
-    if (value === null || value === undefined) continue;
-    out[key] = Array.isArray(value) ? value.map((row) => (row && typeof row === 'object' ? withoutNulls(row as Doc) : row)) : value;
-  }
-  return out;
-}
 
 /** The document a create/update carries: the `data` argument (JSON or object), else all args. */
 function docFromArgs(args: Args): Doc {
@@ -92,8 +83,7 @@ export function registerResourceRoutes(app: FastifyInstance, services: ApiServic
 
     app.get(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       if (request.cortado.args.run_method !== undefined) return runMethod(request, reply, services);
-      const doc = await request.cortado.db().getDoc(request.params.doctype, docName(request));
-      return respond(request, reply, { data: withoutNulls(doc) });
+      return respondData(request, reply, await getDocJson(request.params.doctype, docName(request), request.cortado.documents()));
     });
 
     app.put(`${prefix}/resource/:doctype/*`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {

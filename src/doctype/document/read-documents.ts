@@ -15,6 +15,7 @@ import type { MetaRegistry } from '../meta/meta-registry.ts';
 import { ListQueryCache } from '../query/list-query-cache.ts';
 import { defaultValue, fromDatabase } from './field-values.ts';
 import { rowToDoc } from './row-to-doc.ts';
+import { withoutNulls } from './without-nulls.ts';
 import { assertScope, type Doc, type DocumentContext } from './document-context.ts';
 
 function stripUnreadable(meta: DocTypeMeta, doc: Doc, ctx: DocumentContext): Doc {
@@ -59,14 +60,14 @@ function assertCanReadDoctype(meta: DocTypeMeta, ctx: DocumentContext, ptype: 'r
 const rowByName = new WeakMap<DocTypeMeta, string>();
 
 const NO_ROW: Promise<undefined> = Promise.resolve(undefined);
-const firstRow = (rows: Row[]): Row | undefined => rows[0];
+const firstRow = (rows: readonly Row[]): Row | undefined => rows[0];
 
 /**
  * The reads below are built from metadata and parsed arguments only — no clock or randomness
  * in their SQL — so they may be answered from memory where the executor can tell nothing was
  * committed since (`SqlExecutor.allCached`).
  */
-function stableRead(ctx: DocumentContext, sql: string, params: readonly SqlValue[]): Promise<Row[]> {
+function stableRead(ctx: DocumentContext, sql: string, params: readonly SqlValue[]): Promise<readonly Row[]> {
   return ctx.db.allCached ? ctx.db.allCached(sql, params) : ctx.db.all(sql, params);
 }
 
@@ -82,18 +83,33 @@ export function loadRow(meta: DocTypeMeta, name: unknown, ctx: DocumentContext):
 }
 
 export async function loadChildren(meta: DocTypeMeta, parent: string, ctx: DocumentContext): Promise<Record<string, Doc[]>> {
+  return childDocs(meta, await loadChildRows(meta, parent, ctx), ctx);
+}
+
+/** The stored rows of each table field, in the order of `meta.tableFields`. */
+async function loadChildRows(meta: DocTypeMeta, parent: string, ctx: DocumentContext): Promise<(readonly Row[])[]> {
   const q = ctx.db.dialect.quote;
-  const children: Record<string, Doc[]> = {};
+  const tables: (readonly Row[])[] = [];
   for (const field of meta.tableFields) {
     const childMeta = ctx.registry.get(field.options);
-    const rows = await stableRead(
-      ctx,
-      `SELECT * FROM ${q(childMeta.tableName)} WHERE ${q('parent')} = ? AND ${q('parenttype')} = ? AND ${q('parentfield')} = ? ORDER BY ${q('idx')}`,
-      [parent, meta.name, field.fieldname],
+    tables.push(
+      await stableRead(
+        ctx,
+        `SELECT * FROM ${q(childMeta.tableName)} WHERE ${q('parent')} = ? AND ${q('parenttype')} = ? AND ${q('parentfield')} = ? ORDER BY ${q('idx')}`,
+        [parent, meta.name, field.fieldname],
+      ),
     );
-    const permissionView = childPermissionMeta(childMeta, meta);
-    children[field.fieldname] = rows.map((row) => ({ ...stripUnreadable(permissionView, rowToDoc(childMeta, row), ctx), doctype: childMeta.name }));
   }
+  return tables;
+}
+
+function childDocs(meta: DocTypeMeta, tables: readonly (readonly Row[])[], ctx: DocumentContext): Record<string, Doc[]> {
+  const children: Record<string, Doc[]> = {};
+  meta.tableFields.forEach((field, i) => {
+    const childMeta = ctx.registry.get(field.options);
+    const permissionView = childPermissionMeta(childMeta, meta);
+    children[field.fieldname] = (tables[i] ?? []).map((row) => ({ ...stripUnreadable(permissionView, rowToDoc(childMeta, row), ctx), doctype: childMeta.name }));
+  });
   return children;
 }
 
@@ -110,6 +126,60 @@ export async function getDoc(doctype: string, name: unknown, ctx: DocumentContex
   if (meta.tableFields.length > 0) Object.assign(doc, await loadChildren(meta, String(row.name), ctx));
   doc.doctype = meta.name;
   return stripUnreadable(meta, doc, ctx);
+}
+
+/** Texts of a document already answered, kept beside its shared cached row (`allCached`). */
+interface AnsweredTexts {
+  /** The metadata they were built with (a DocType changed in memory gives new metadata). */
+  readonly meta: DocTypeMeta;
+  /** Per view of the fields: the metadata when the reader may read every field, else the reader. */
+  readonly byView: Map<object, string>;
+}
+
+/**
+ * A row is replaced on any commit, and its texts go with it; so are its child rows, which are
+ * therefore the same as when the texts were built.
+ */
+const answeredTexts = new WeakMap<Row, AnsweredTexts>();
+/** Views kept per row: past this many readers with field-level restrictions, start again. */
+const VIEWS_PER_ROW = 8;
+
+/** Whether the principal reads every field of the document and of its child rows. */
+function readsEveryField(meta: DocTypeMeta, ctx: DocumentContext): boolean {
+  if (ctx.ignorePermissions) return true;
+  if (readableFieldnames(meta, ctx.principal)) return false;
+  return meta.tableFields.every((field) => !readableFieldnames(childPermissionMeta(ctx.registry.get(field.options), meta), ctx.principal));
+}
+
+/**
+ * `getDoc` serialised as Frappe answers a document read, `as_dict(no_nulls=True)`. The scope,
+ * DocType and row permission checks run on every call; converting and serialising a document
+ * whose rows are shared cached ones (frozen: `allCached`) runs once per view of its fields
+ * until anyone commits (docs/performance.md).
+ */
+export async function getDocJson(doctype: string, name: unknown, ctx: DocumentContext): Promise<string> {
+  const meta = ctx.registry.get(doctype);
+  if (meta.issingle || meta.is_virtual) return JSON.stringify(withoutNulls(await getDoc(doctype, name, ctx)));
+  assertCanReadDoctype(meta, ctx);
+  const row = await loadRow(meta, name, ctx);
+  if (!row) notFound(doctype, name);
+  if (!ctx.ignorePermissions) assertDocPermission(meta, 'read', row, ctx.principal);
+  const tables = meta.tableFields.length > 0 ? await loadChildRows(meta, String(row.name), ctx) : [];
+  const shared = Object.isFrozen(row) && tables.every((rows) => Object.isFrozen(rows));
+  const view = readsEveryField(meta, ctx) ? meta : ctx.principal;
+  let answered = shared ? answeredTexts.get(row) : undefined;
+  if (answered?.meta !== meta) answered = undefined;
+  const kept = answered?.byView.get(view);
+  if (kept !== undefined) return kept;
+  const doc = rowToDoc(meta, row);
+  if (tables.length > 0) Object.assign(doc, childDocs(meta, tables, ctx));
+  doc.doctype = meta.name;
+  const text = JSON.stringify(withoutNulls(stripUnreadable(meta, doc, ctx)));
+  if (shared) {
+    if (!answered || answered.byView.size >= VIEWS_PER_ROW) answeredTexts.set(row, (answered = { meta, byView: new Map() }));
+    answered.byView.set(view, text);
+  }
+  return text;
 }
 
 /** The metadata of a DocType, served as the virtual `DocType` document. */

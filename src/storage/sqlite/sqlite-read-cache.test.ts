@@ -36,16 +36,28 @@ async function withCachedStorage(
   }
 }
 
-test('a repeated read is answered from memory, each time with rows of its own', () =>
+test('a repeated read is answered from memory with the same frozen rows, which no caller can change', () =>
   withCachedStorage(async (storage) => {
     const first = await storage.allCached<{ name: string; v: string }>(READ, ['a']);
     await nextTurn();
     const second = await storage.allCached<{ name: string; v: string }>(READ, ['a']);
     assert.deepEqual(second, [{ name: 'a', v: '1' }]);
     assert.deepEqual(storage.readCacheStats(), { ...storage.readCacheStats(), hits: 1, misses: 1, entries: 1 });
-    assert.notEqual(first[0], second[0]);
-    (second[0] as { v: string }).v = 'changed by a caller';
+    assert.equal(second[0], first[0], 'the same object while the answer stands');
+    assert.ok(Object.isFrozen(second) && Object.isFrozen(second[0]));
+    assert.throws(() => {
+      (second[0] as { v: string }).v = 'changed by a caller';
+    }, TypeError);
     assert.deepEqual(await storage.allCached(READ, ['a']), [{ name: 'a', v: '1' }]);
+  }));
+
+test('a read after a commit gets new rows, not the ones kept before it', () =>
+  withCachedStorage(async (storage) => {
+    const before = await storage.allCached<{ name: string; v: string }>(READ, ['a']);
+    await storage.run('UPDATE "t" SET "v" = ? WHERE "name" = ?', ['2', 'a']);
+    const after = await storage.allCached<{ name: string; v: string }>(READ, ['a']);
+    assert.deepEqual(after, [{ name: 'a', v: '2' }]);
+    assert.deepEqual(before, [{ name: 'a', v: '1' }], 'rows given out before are left as they were');
   }));
 
 test('a commit of this Storage is seen by the next read, in the same turn', () =>
@@ -179,7 +191,7 @@ test('under a writer committing as fast as it can, a cached read is never older 
     const ended = new Promise<void>((resolve, reject) => writer.once('exit', () => resolve()).once('error', reject));
     try {
       while (messages.length === 0) await nextTurn();
-      const value = async (read: Promise<{ v: string }[]>) => Number((await read)[0]?.v);
+      const value = async (read: Promise<readonly { v: string }[]>) => Number((await read)[0]?.v);
       let before = 0;
       let turns = 0;
       for (const started = Date.now(); Date.now() - started < 1500; turns++) {

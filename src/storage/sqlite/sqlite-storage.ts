@@ -140,7 +140,7 @@ export interface ReadCacheStats {
 }
 
 interface CacheState {
-  readonly answers: ReadCache<RawRows>;
+  readonly answers: ReadCache<readonly Row[]>;
   readonly header: WalIndexHeader;
 }
 
@@ -376,9 +376,11 @@ export class SqliteStorage implements Storage {
   /**
    * `all` for a read whose answer depends only on the database's content and `params`: answered
    * from memory when the same read was answered since the last commit by any connection, as the
-   * wal-index header tells (checked once per turn). Each call gets its own row objects.
+   * wal-index header tells (checked once per turn). The rows are frozen and shared: every call
+   * answered from memory gets the same objects, so the document read can keep its serialised
+   * answer beside them instead of converting and serialising them again (docs/performance.md).
    */
-  allCached<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+  allCached<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<readonly T[]> {
     const cache = this.#cacheBytes > 0 && isReadOnly(sql) ? this.#openCache() : undefined;
     const key = cache ? readKey(sql, params) : undefined;
     if (!cache || key === undefined) return this.all<T>(sql, params);
@@ -388,7 +390,7 @@ export class SqliteStorage implements Storage {
       // A hit starts no read transaction: nothing was committed since the answer was read.
       if (answer) {
         this.#cacheHits++;
-        return Promise.resolve(buildRows<T>(answer));
+        return Promise.resolve(answer as readonly T[]);
       }
     } catch (error) {
       return Promise.reject(mapError(error));
@@ -396,9 +398,12 @@ export class SqliteStorage implements Storage {
     this.#cacheMisses++;
     return this.#read((c) => {
       const answer = c.query(sql, params) as RawRows;
+      const rows = buildRows<Row>(answer);
+      for (const row of rows) Object.freeze(row);
+      Object.freeze(rows);
       const bytes = rowsBytes(answer.values);
-      if (bytes !== undefined) cache.answers.set(key, answer, bytes);
-      return buildRows<T>(answer);
+      if (bytes !== undefined) cache.answers.set(key, rows, bytes);
+      return rows as readonly T[];
     });
   }
 
