@@ -427,7 +427,7 @@ export async function respond(request: FastifyRequest, reply: FastifyReply, body
   return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(payload));
 }
 
-/** `respond` with `{ data }` whose value is already serialised (a document read's kept text). */
+/** `respond` with `{ data }` whose value is already serialised (a kept document or list page). */
 export async function respondData(request: FastifyRequest, reply: FastifyReply, dataJson: string): Promise<FastifyReply> {
   const state = request.cortado;
   // Rare: the answer carries more than `data`, and is built as any other.

@@ -2,14 +2,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { frappeError } from '../../core/errors.ts';
 import type { Doc } from '../../doctype/document/document-context.ts';
-import { getDocJson } from '../../doctype/document/read-documents.ts';
+import { getDocJson, getListJson, type ListArgs } from '../../doctype/document/read-documents.ts';
 import { withoutNulls } from '../../doctype/document/without-nulls.ts';
 import type { ApiServices } from '../api-services.ts';
 import { runStoredDocMethod } from '../methods/doc-methods.ts';
 import { methodContext } from '../methods/method-context.ts';
 import { jsonArg, sbool, type Args } from '../parse-args.ts';
 import { respond, respondData } from '../register-api.ts';
-import { listQuery } from './list-query.ts';
+import { listQuery, mayDebug } from './list-query.ts';
 import { refuseOtherVerbs } from './method-not-allowed.ts';
 
 type Params = { doctype: string; '*'?: string };
@@ -59,21 +59,24 @@ async function runMethod(request: FastifyRequest<{ Params: Params }>, reply: Fas
 export function registerResourceRoutes(app: FastifyInstance, services: ApiServices): void {
   for (const prefix of ['/api', '/api/v1']) {
     app.get(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const args = request.cortado.args;
-      const limit = args.limit_page_length ?? args.limit ?? 20;
-      const debug = sbool(args.debug) === true;
-      const { result, debug: debugLog } = await listQuery(request.cortado, request.params.doctype, {
+      const state = request.cortado;
+      const args = state.args;
+      const listArgs: ListArgs = {
         fields: jsonArg(args.fields, 'fields'),
         filters: jsonArg(args.filters, 'filters'),
         or_filters: jsonArg(args.or_filters, 'or_filters'),
         order_by: args.order_by,
         group_by: args.group_by,
         limit_start: args.limit_start,
-        limit,
+        limit: args.limit_page_length ?? args.limit ?? 20,
         parent: args.parent,
-      }, debug);
-      const rows = sbool(args.as_dict ?? true) !== false ? result.rows : result.values;
-      return respond(request, reply, { data: rows, ...(debugLog.length > 0 ? { _debug_messages: JSON.stringify(debugLog) } : {}) });
+      };
+      const asDict = sbool(args.as_dict ?? true) !== false;
+      if (sbool(args.debug) === true && mayDebug(state)) {
+        const { result, debug } = await listQuery(state, request.params.doctype, listArgs, true);
+        return respond(request, reply, { data: asDict ? result.rows : result.values, _debug_messages: JSON.stringify(debug) });
+      }
+      return respondData(request, reply, await getListJson(request.params.doctype, listArgs, state.documents(), asDict));
     });
 
     app.post(`${prefix}/resource/:doctype`, async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {

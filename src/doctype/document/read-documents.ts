@@ -12,6 +12,7 @@ import {
   readableFieldnames,
 } from '../permissions.ts';
 import type { MetaRegistry } from '../meta/meta-registry.ts';
+import type { ListQuery } from '../query/build-list-query.ts';
 import { ListQueryCache } from '../query/list-query-cache.ts';
 import { defaultValue, fromDatabase } from './field-values.ts';
 import { rowToDoc } from './row-to-doc.ts';
@@ -282,6 +283,46 @@ function listQueryCache(registry: MetaRegistry): ListQueryCache {
 
 /** The list query of Frappe's `get_list`: only rows the user may read, permlevels applied. */
 export async function getList(doctype: string, args: ListArgs, ctx: DocumentContext): Promise<ListResult> {
+  const { meta, built } = compileList(doctype, args, ctx);
+  return listResult(meta, built, await stableRead(ctx, built.sql, built.params));
+}
+
+/** Texts of list pages already answered, kept beside the shared cached answer (`allCached`). */
+interface ListedTexts {
+  /** The compiled query that read it: the same one gives the same columns (ListQueryCache). */
+  readonly query: ListQuery;
+  asDict?: string;
+  values?: string;
+}
+
+/** An answer is replaced on any commit, and its texts go with it. */
+const listedTexts = new WeakMap<readonly Row[], ListedTexts>();
+
+/**
+ * `getList`'s rows (`asDict`) or values serialised. Permissions are applied as `getList`
+ * applies them, on every call; converting and serialising a page read from a shared cached
+ * answer (frozen: `allCached`) with a remembered compiled query runs once per shape until
+ * anyone commits (docs/performance.md).
+ */
+export async function getListJson(doctype: string, args: ListArgs, ctx: DocumentContext, asDict: boolean): Promise<string> {
+  const { meta, built } = compileList(doctype, args, ctx);
+  const raw = await stableRead(ctx, built.sql, built.params);
+  const shared = Object.isFrozen(raw);
+  let listed = shared ? listedTexts.get(raw) : undefined;
+  if (listed?.query !== built) listed = undefined;
+  const kept = asDict ? listed?.asDict : listed?.values;
+  if (kept !== undefined) return kept;
+  const result = listResult(meta, built, raw);
+  const text = JSON.stringify(asDict ? result.rows : result.values);
+  if (shared) {
+    if (!listed) listedTexts.set(raw, (listed = { query: built }));
+    if (asDict) listed.asDict = text;
+    else listed.values = text;
+  }
+  return text;
+}
+
+function compileList(doctype: string, args: ListArgs, ctx: DocumentContext): { meta: DocTypeMeta; built: ListQuery } {
   const meta = ctx.registry.get(doctype);
   if (meta.issingle || meta.is_virtual) {
     throw frappeError('ValidationError', `${doctype} is not a list DocType`);
@@ -332,7 +373,10 @@ export async function getList(doctype: string, args: ListArgs, ctx: DocumentCont
       readableFields: ctx.ignorePermissions ? undefined : (m) => readableFieldnames(m, ctx.principal),
     },
   );
-  const raw = await stableRead(ctx, built.sql, built.params);
+  return { meta, built };
+}
+
+function listResult(meta: DocTypeMeta, built: ListQuery, raw: readonly Row[]): ListResult {
   const { keys, columns } = built;
   // One pass per row, properties added in column order: every row of the page shares one
   // hidden class (Object.fromEntries over pairs built per row cost a list page more than its
