@@ -107,6 +107,14 @@ describe('parseAuthorization: token and Basic (spec §1.3)', () => {
     assert.deepEqual(parseAuthorization(`Basic ${b64(bytes)}`), { kind: 'unusable', scheme: 'basic' });
     assert.deepEqual(parseAuthorization(`Basic ${b64(Buffer.from([0xc3, 0x28, 0x3a, 0x61]))}`), { kind: 'unusable', scheme: 'basic' });
   });
+
+  it('decodes Basic after a value that failed to decode, and after one cut inside a character', () => {
+    const cut = Buffer.concat([Buffer.from('key:é'), Buffer.from([0xc3])]);
+    for (const bad of [Buffer.from([0xff, 0x3a, 0x61]), cut]) {
+      assert.deepEqual(parseAuthorization(`Basic ${b64(bad)}`), { kind: 'unusable', scheme: 'basic' });
+      assert.deepEqual(parseAuthorization(`Basic ${b64('k:é')}`), { kind: 'api-key', scheme: 'basic', key: 'k', secret: 'é' });
+    }
+  });
 });
 
 describe('parseAuthorization: Bearer and other schemes', () => {
