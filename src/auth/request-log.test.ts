@@ -1,17 +1,24 @@
 /** The batched API Request Log writer on a real site (SQLite, and PostgreSQL when configured). */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { formatDatetime, type Clock } from '../core/clock.ts';
 import { openLineSpool } from '../core/line-spool.ts';
-import { StorageUnavailable, type Storage } from '../storage/types.ts';
+import { StorageUnavailable, type SqlExecutor, type SqlValue, type Storage } from '../storage/types.ts';
 import { rejectsWith, runAs } from '../../test/helpers/run-as.ts';
 import { createTestSite, forEachDatabase, type TestSite } from '../../test/helpers/test-site.ts';
-import { API_REQUEST_LOG_TABLE, createRequestLog, MAX_PATH_LENGTH, type ApiRequestLogEntry } from './request-log.ts';
+import { clipText, DATA_LENGTH } from './activity-log.ts';
+import { API_REQUEST_LOG_TABLE, createRequestLog, MAX_PATH_LENGTH, type ApiRequestLogEntry, type RequestLog, type RequestLogStats } from './request-log.ts';
+
+/** The log's counters, without the bytes its recorded paths hold. */
+function counts(log: RequestLog): Omit<RequestLogStats, 'recordedBytes'> {
+  const { recordedBytes: _held, ...rest } = log.stats();
+  return rest;
+}
 
 const SYSTEM_MANAGER = 'sysman@example.com';
 const PLAIN_USER = 'plain@example.com';
@@ -84,6 +91,170 @@ after(() => rmSync(spoolRoot, { recursive: true, force: true }));
 let spools = 0;
 const spoolFolder = () => join(spoolRoot, String(++spools));
 
+/** Parameters of one inserted row: name, creation, modified, then the row's eight columns. */
+const INSERT_PARAMS = 11;
+
+/** A storage without a database that keeps the parameters of every row inserted. */
+function capturingStorage(): { storage: Storage; rows: SqlValue[][] } {
+  const rows: SqlValue[][] = [];
+  const tx = {
+    run: async (_sql: string, params: readonly SqlValue[] = []) => {
+      for (let i = 0; i < params.length; i += INSERT_PARAMS) rows.push(params.slice(i, i + INSERT_PARAMS));
+      return { changes: params.length / INSERT_PARAMS };
+    },
+  } as unknown as SqlExecutor;
+  const storage = { transaction: (fn: (executor: SqlExecutor) => Promise<unknown>) => fn(tx) } as unknown as Storage;
+  return { storage, rows };
+}
+
+/**
+ * A row as the log made it when each record clipped its own, before rows waited for the tick in
+ * columns: what is written and spooled must not have changed.
+ */
+function referenceRow(entered: ApiRequestLogEntry, creation: number): unknown[] {
+  const recorded = entered as unknown as Record<string, unknown>;
+  const path = typeof recorded.path === 'string' ? recorded.path : String(recorded.path ?? '');
+  const cut = path.search(/[?#]/);
+  const status = Number(recorded.status);
+  const duration = Number(recorded.duration_ms);
+  return [
+    creation,
+    clipText(cut === -1 ? path : path.slice(0, cut), MAX_PATH_LENGTH) ?? '',
+    clipText(recorded.method, DATA_LENGTH),
+    clipText(recorded.user, DATA_LENGTH),
+    Number.isFinite(status) && Math.abs(status) <= Number.MAX_SAFE_INTEGER ? Math.trunc(status) : null,
+    clipText(recorded.auth_method, DATA_LENGTH),
+    clipText(recorded.api_key, DATA_LENGTH),
+    clipText(recorded.ip, DATA_LENGTH),
+    Number.isFinite(duration) ? duration : null,
+  ];
+}
+
+/** Entries to cut, clip or sanitise, and values that are not what the types say. */
+function awkwardEntries(): ApiRequestLogEntry[] {
+  const long = 'p'.repeat(MAX_PATH_LENGTH + 500);
+  const overrides: Record<string, unknown>[] = [
+    { path: '/api/resource/ToDo?sid=secret#fragment' },
+    { path: '/api/method/login#fragment?sid=secret' },
+    { path: `/api/${long}` },
+    { path: `/api/${long}?sid=secret` },
+    // A surrogate pair across the limit is dropped whole.
+    { path: `/api/${'p'.repeat(MAX_PATH_LENGTH - 6)}🙂tail` },
+    { path: '/api/x\u0000y"z\\w\n\ud800🙂' },
+    { path: '' },
+    { path: undefined },
+    { path: 42 },
+    { path: { toString: () => '/api/object?sid=secret' } },
+    { method: null, user: undefined, api_key: undefined, ip: 42 },
+    { user: `u\u0000${'🙂'.repeat(100)}`, method: 'G'.repeat(500), api_key: `${'k'.repeat(DATA_LENGTH - 1)}🙂` },
+    { status: Number.NaN, duration_ms: Number.POSITIVE_INFINITY },
+    { status: '201', duration_ms: '1.5' },
+    { status: 404.7, duration_ms: null },
+    { status: -3.5, duration_ms: -0 },
+    { status: 2 ** 40, duration_ms: 1e-7 },
+    { status: 1e20, duration_ms: Number.NaN },
+    { status: null, duration_ms: 12345.678 },
+  ];
+  return overrides.map((override) => ({ ...entry(), ...override }) as unknown as ApiRequestLogEntry);
+}
+
+test('rows are written as recorded, clipped as before, past the first capacity and across batches', async () => {
+  const { storage, rows } = capturingStorage();
+  const clock = testClock();
+  const log = createRequestLog(storage, clock, { flushIntervalMs: 60_000 });
+  const batches = [
+    [
+      ...awkwardEntries(),
+      // Paths up to past the limit: more rows and more path text than the first batch holds.
+      ...Array.from({ length: 3000 }, (_, i) =>
+        entry({ path: `/api/${'x'.repeat(i % 1200)}?i=${i}`, user: `user${i % 7}`, ip: `10.0.0.${i % 5}` }),
+      ),
+    ],
+    Array.from({ length: 20 }, (_, i) => entry({ user: `user${(i + 3) % 9}`, method: i % 2 ? 'PUT' : 'POST' })),
+  ];
+  for (const batch of batches) {
+    for (const recorded of batch) log.record(recorded);
+    assert.equal(await log.flush(), batch.length);
+  }
+  await log.close();
+  const creation = formatDatetime(clock.now());
+  const expected = batches.flat().map((recorded) => [creation, creation, ...referenceRow(recorded, 0).slice(1)]);
+  assert.deepEqual(rows.map((row) => row.slice(1)), expected);
+});
+
+test('the memory a burst of long paths took is let go once its rows are taken', async () => {
+  const { storage, rows } = capturingStorage();
+  const log = createRequestLog(storage, testClock(), { flushIntervalMs: 60_000 });
+  const small = log.stats().recordedBytes;
+  for (let i = 0; i < 5000; i++) log.record(entry({ path: `/api/${'p'.repeat(MAX_PATH_LENGTH)}` }));
+  assert.ok(log.stats().recordedBytes >= 5000 * MAX_PATH_LENGTH, 'the paths are held until the tick');
+  assert.equal(await log.flush(), 5000);
+  assert.equal(log.stats().recordedBytes, small);
+  await log.close();
+  assert.equal(rows.length, 5000);
+});
+
+test('texts shared by the rows of a batch are kept once per batch: the next batch has its own', async () => {
+  const { storage, rows } = capturingStorage();
+  const log = createRequestLog(storage, testClock(), { flushIntervalMs: 60_000 });
+  const users = [['a@example.com', 'b@example.com'], ['b@example.com', 'c@example.com', 'a@example.com']];
+  for (const batch of users) {
+    for (const user of batch) log.record(entry({ user }));
+    await log.flush();
+  }
+  await log.close();
+  assert.deepEqual(rows.map((row) => row[5]), users.flat());
+});
+
+test('spooled lines are the rows as recorded, clipped and serialised as before, byte for byte', async () => {
+  const folder = spoolFolder();
+  const clock = testClock();
+  const log = createRequestLog(capturingStorage().storage, clock, {
+    flushIntervalMs: 5, spool: openLineSpool(folder), busy: () => true,
+  });
+  const spooled = () =>
+    readdirSync(folder).map((file) => readFileSync(join(folder, file), 'utf8')).join('').split('\n').slice(0, -1);
+  // Every other row differs from the one before in one column only.
+  const changes: Partial<ApiRequestLogEntry>[] = [
+    { method: 'POST' }, { user: 'other' }, { status: 404 }, { auth_method: 'token' }, { api_key: 'key' }, { ip: '10.0.0.1' },
+  ];
+  const plain = Array.from({ length: 48 }, (_, i) =>
+    entry({ path: `/api/resource/ToDo/${i}`, ...(i % 2 ? changes[(i >> 1) % changes.length] : {}) }),
+  );
+  // A batch with nothing to escape, then one with paths JSON escapes.
+  const batches = [plain, awkwardEntries()];
+  let count = 0;
+  for (const batch of batches) {
+    for (const recorded of batch) log.record(recorded);
+    count += batch.length;
+    await until(() => log.stats().pending === 0 && spooled().length === count, 'the batch spooled');
+  }
+  const lines = spooled();
+  const names = lines.map((line) => (JSON.parse(line) as unknown[])[0]);
+  const creation = clock.now().getTime();
+  assert.deepEqual(lines, batches.flat().map((recorded, i) => JSON.stringify([names[i], ...referenceRow(recorded, creation)])));
+  // Time-ordered names, in the order of the records.
+  assert.ok(names.every((name, i) => /^[0-9a-f]{18}$/.test(String(name)) && (i === 0 || String(name) > String(names[i - 1]))));
+  await log.close();
+});
+
+test('while the process is busy, rows recorded past maxQueue between two ticks are spooled, not dropped', async () => {
+  let busy = true;
+  const log = createRequestLog(capturingStorage().storage, testClock(), {
+    flushIntervalMs: 5, maxQueue: 5, spool: openLineSpool(spoolFolder()), busy: () => busy,
+  });
+  log.record(entry());
+  await until(() => log.stats().pending === 0 && log.stats().spooledBytes > 0, 'the first row spooled');
+  for (let i = 0; i < 12; i += 1) log.record(entry());
+  assert.ok(log.stats().pending <= 5);
+  assert.equal(log.stats().dropped, 0);
+  busy = false;
+  // Written, and the spool's file gone (it is deleted after its last batch commits).
+  await until(() => log.stats().written === 13 && log.stats().spooledBytes === 0, 'the rows written');
+  assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 13, dropped: 0 });
+  await log.close();
+});
+
 forEachDatabase('API Request Log', (db) => {
   let t: TestSite;
 
@@ -130,7 +301,7 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(row.auth_method, 'token');
     assert.equal(row.ip, '2001:db8::1');
     assert.equal(Number(row.duration_ms), 12.25);
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 1, dropped: 0 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 1, dropped: 0 });
   });
 
   test('1,000 records are written in two transactions of multi-row INSERTs', async () => {
@@ -164,7 +335,7 @@ forEachDatabase('API Request Log', (db) => {
     await log.close();
     assert.equal(await log.flush(), 0);
     assert.equal(await count(t.site.storage, '"ip" = ?', ['close']), 3);
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 3, dropped: 1 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 3, dropped: 1 });
   });
 
   test('a query string is never stored; long paths and hostile values are clipped, not fatal', async () => {
@@ -253,13 +424,13 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(await log.flush(), 5);
     await log.close();
     assert.equal(await count(t.site.storage, '"ip" = ?', ['flaky']), 5);
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
   });
 
   test('a full queue drops the oldest rows and counts them', async () => {
     const log = createRequestLog(t.site.storage, testClock(), { maxQueue: 10, flushIntervalMs: 60_000 });
     for (let i = 0; i < 25; i += 1) log.record(entry({ path: `/api/overflow/${i}`, ip: 'overflow' }));
-    assert.deepEqual(log.stats(), { pending: 10, spooledBytes: 0, written: 0, dropped: 15 });
+    assert.deepEqual(counts(log), { pending: 10, spooledBytes: 0, written: 0, dropped: 15 });
     assert.equal(await log.flush(), 10);
     await log.close();
     const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['overflow'])).map((r) => Number(String(r.path).split('/').pop()));
@@ -283,16 +454,17 @@ forEachDatabase('API Request Log', (db) => {
     for (let i = 0; i < 3; i += 1) log.record(entry({ path: `/api/spooled/${i}`, ip: 'spooled' }));
     await until(() => log.stats().spooledBytes > 0, 'rows spooled');
     assert.equal(log.stats().pending, 0);
-    // Once the process is known to be busy, a record goes to the spool's buffer, never the queue.
+    // A record waits for the next tick, which spools it while the process stays busy.
     const before = log.stats().spooledBytes;
     log.record(entry({ path: '/api/spooled/3', ip: 'spooled' }));
-    assert.equal(log.stats().pending, 0);
+    assert.equal(log.stats().pending, 1);
+    await until(() => log.stats().pending === 0, 'the row spooled');
     assert.ok(log.stats().spooledBytes > before);
     await sleep(30);
     assert.equal(await count(t.site.storage, '"ip" = ?', ['spooled']), 0, 'nothing written while busy');
     busy = false;
     await until(() => log.stats().spooledBytes === 0, 'the spool written');
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 4, dropped: 0 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 4, dropped: 0 });
     const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['spooled'])).map((r) => r.path).sort();
     assert.deepEqual(paths, ['/api/spooled/0', '/api/spooled/1', '/api/spooled/2', '/api/spooled/3']);
     await log.close();
@@ -330,7 +502,7 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(await log.flush(), 3, 'the whole spool again, the stored batch skipped');
     const paths = (await rowsWhere(t.site.storage, '"ip" = ?', ['replayed'])).map((r) => r.path).sort();
     assert.deepEqual(paths, [0, 1, 2, 3, 4].map((i) => `/api/replayed/${i}`));
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 5, dropped: 0 });
     await log.close();
   });
 
@@ -348,7 +520,7 @@ forEachDatabase('API Request Log', (db) => {
     assert.equal(await count(t.site.storage, '"ip" = ?', ['unspooled']), 2);
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /ENOTDIR|EEXIST/);
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 2, dropped: 0 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 2, dropped: 0 });
     await log.close();
   });
 
@@ -378,7 +550,7 @@ forEachDatabase('API Request Log', (db) => {
     assert.deepEqual(rows.map((r) => r.name).sort(), ['000crashed0001', '000crashed0002']);
     assert.equal(rows[0]?.creation, '2025-01-02 03:04:05.006000');
     assert.equal(rows[0]?.api_key, 'k');
-    assert.deepEqual(log.stats(), { pending: 0, spooledBytes: 0, written: 2, dropped: 3 });
+    assert.deepEqual(counts(log), { pending: 0, spooledBytes: 0, written: 2, dropped: 3 });
     await log.close();
     await t.site.storage.run(`DELETE FROM "${API_REQUEST_LOG_TABLE}" WHERE "ip" = ?`, ['crashed']);
   });

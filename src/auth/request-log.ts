@@ -3,14 +3,15 @@
  * Frappe's `path`, `method`, `user`, and cortado's `status`, `auth_method`, `api_key` (the key
  * id, never the secret), `ip`, `duration_ms`.
  *
- * `record()` only queues (synchronous, never throws, never touches the database); a timer
- * (unref'd, so it never keeps the process alive) writes the queue in batches, each batch in
- * one transaction of multi-row INSERTs. The queue is bounded: beyond `maxQueue` the oldest
- * rows are dropped and counted. A batch that fails is reported through `onError`; it is kept
- * for the next round only when the database is unreachable, else dropped and counted, so one
- * bad row can never wedge the log.
+ * `record()` only keeps the row, in columns mostly outside the JavaScript heap (synchronous,
+ * never throws, never touches the database); a timer (unref'd, so it never keeps the process
+ * alive) clips the rows kept since its last tick into a queue and writes the queue in batches,
+ * each batch in one transaction of multi-row INSERTs. Rows kept and queued are bounded: beyond
+ * `maxQueue` the oldest are dropped and counted (spooled, while the process is busy). A batch
+ * that fails is reported through `onError`; it is kept for the next round only when the
+ * database is unreachable, else dropped and counted, so one bad row can never wedge the log.
  *
- * With a `spool`, a tick that finds the process busy appends the queue to it instead (named,
+ * With a `spool`, a tick that finds the process busy appends the rows to it instead (named,
  * one JSON array per line), and the first tick that finds the process idle — or the spool past
  * `maxSpoolBytes` — writes the spool, then the queue: the INSERTs, most of the log's cost, are
  * not paid while requests wait (docs/performance.md). Spooled rows are written with
@@ -50,7 +51,7 @@ export interface RequestLogOptions {
   flushIntervalMs?: number;
   /** Rows per transaction (default 2000); the event loop runs between its statements. */
   maxBatch?: number;
-  /** Rows held in memory at most (default 50,000); beyond it the oldest are dropped. */
+  /** Rows kept and queued at most (default 50,000); beyond it the oldest are dropped (spooled, while busy). */
   maxQueue?: number;
   /** Told about every failed write or purge step. */
   onError?: (error: unknown) => void;
@@ -65,10 +66,12 @@ export interface RequestLogOptions {
 }
 
 export interface RequestLogStats {
-  /** Rows queued, not yet written or spooled. */
+  /** Rows recorded or queued, not yet written or spooled. */
   pending: number;
   /** Bytes of rows spooled, not yet written. */
   spooledBytes: number;
+  /** Bytes held for the paths of rows recorded since the last tick (the most kept after a burst is bounded). */
+  recordedBytes: number;
   /** Rows written since creation. */
   written: number;
   /** Rows lost: queue overflow, failed batches, records after close. */
@@ -76,7 +79,7 @@ export interface RequestLogStats {
 }
 
 export interface RequestLog {
-  /** Queues one row. Synchronous; never awaits, never throws. */
+  /** Keeps one row for the next tick. Synchronous; never awaits, never throws. */
   record(entry: ApiRequestLogEntry): void;
   /** Writes every row queued now (after any flush in progress); resolves to the rows written. Never rejects. */
   flush(): Promise<number>;
@@ -202,11 +205,18 @@ function positiveInteger(value: number | undefined, fallback: number, name: stri
   return Math.floor(value);
 }
 
-/** The path without query string (or fragment), clipped. */
-export function storedPath(path: unknown): string {
-  const text = typeof path === 'string' ? path : String(path ?? '');
-  const cut = text.search(/[?#]/);
-  return clipText(cut === -1 ? text : text.slice(0, cut), MAX_PATH_LENGTH) ?? '';
+/**
+ * How much of a path is stored: what comes before its query string or fragment, at most
+ * MAX_PATH_LENGTH UTF-16 units and never ending in half a surrogate pair (as `clipText`).
+ */
+function storedPathLength(path: string): number {
+  const query = path.indexOf('?');
+  const fragment = path.indexOf('#');
+  let end = query === -1 ? path.length : query;
+  if (fragment !== -1 && fragment < end) end = fragment;
+  if (end <= MAX_PATH_LENGTH) return end;
+  const last = path.charCodeAt(MAX_PATH_LENGTH - 1);
+  return last >= 0xd800 && last <= 0xdbff ? MAX_PATH_LENGTH - 1 : MAX_PATH_LENGTH;
 }
 
 function intOrNull(value: unknown): number | null {
@@ -229,6 +239,9 @@ function floatOrNull(value: unknown): number | null {
 export function createSortableNames(now: () => number = Date.now, tag = randomHex(4)): () => string {
   let lastMs = 0;
   let sequence = 0;
+  // A tick names thousands of rows in a few milliseconds: their time digits are made once.
+  let prefixMs = -1;
+  let prefix = '';
   return () => {
     let ms = Math.max(now(), lastMs);
     if (ms === lastMs) {
@@ -240,7 +253,11 @@ export function createSortableNames(now: () => number = Date.now, tag = randomHe
       }
     } else sequence = 0;
     lastMs = ms;
-    return ms.toString(16).padStart(11, '0') + sequence.toString(16).padStart(3, '0') + tag;
+    if (ms !== prefixMs) {
+      prefixMs = ms;
+      prefix = ms.toString(16).padStart(11, '0');
+    }
+    return prefix + sequence.toString(16).padStart(3, '0') + tag;
   };
 }
 
@@ -260,6 +277,211 @@ function datetimeFormatter(): (ms: number) => string {
 /** Lets the event loop serve requests between the statements of a long write. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Method, user, auth_method, api_key and ip: kept as ids of texts interned per batch. */
+const TEXT_COLUMNS = 5;
+/** Int32 slots per recorded row: the ids of its texts, then its path's start and length. */
+const ROW_INTS = TEXT_COLUMNS + 2;
+/**
+ * Float64 slots per recorded row: creation (ms), status and duration_ms as given, checked by the
+ * tick (status too: not every integer stored fits an Int32).
+ */
+const ROW_NUMBERS = 3;
+/** Rows the first columns hold; they double when full, and keep their size for the next batches. */
+const FIRST_ROWS = 1024;
+/** Path units per row the first arena holds (a token read's path is about 30). */
+const FIRST_PATH_UNITS = 64;
+/** An arena grown past this is let go when its batch is taken. */
+const MAX_KEPT_ARENA_BYTES = 4 << 20;
+/** Spool lines joined into one text to encode. */
+const LINES_PER_ADD = 256;
+
+/** A number (or null) as JSON.stringify writes it. */
+const jsonNumber = (value: number | null) => (value !== null && Number.isFinite(value) ? String(value) : 'null');
+
+/**
+ * The rows recorded since the last tick, in columns: numbers in typed arrays, the texts requests
+ * repeat (method, user, key, address) interned once per batch, and paths copied into an arena
+ * outside the JavaScript heap — as UTF-16, which keeps any string as it was (UTF-8 turns a lone
+ * surrogate into U+FFFD) and was measured as fast; interning paths, new with each request, cost
+ * four times as much. A request leaves no object behind for the young generation's collections
+ * to copy; the tick clips, names and serialises the whole batch in one loop.
+ */
+class RecordedRows {
+  readonly #ids = new Map<string, number>();
+  readonly #texts: string[] = [];
+  /** Per text column, the last value interned and its id. */
+  readonly #lastTexts: (string | undefined)[] = [];
+  readonly #lastIds = new Int32Array(TEXT_COLUMNS);
+  #ints = new Int32Array(FIRST_ROWS * ROW_INTS);
+  #numbers = new Float64Array(FIRST_ROWS * ROW_NUMBERS);
+  #arena = Buffer.allocUnsafeSlow(FIRST_ROWS * FIRST_PATH_UNITS * 2);
+  #pathUnits = 0;
+  size = 0;
+
+  /** Adds a row; throws (and adds nothing) when a value cannot be made text. */
+  add(creation: number, entry: ApiRequestLogEntry): void {
+    const { path } = entry;
+    const pathText = typeof path === 'string' ? path : String(path ?? '');
+    const pathLength = storedPathLength(pathText);
+    const method = this.#intern(0, entry.method);
+    const user = this.#intern(1, entry.user);
+    const status = Number(entry.status);
+    const authMethod = this.#intern(2, entry.auth_method);
+    const apiKey = this.#intern(3, entry.api_key);
+    const ip = this.#intern(4, entry.ip);
+    const duration = Number(entry.duration_ms);
+    const row = this.size;
+    if (row * ROW_INTS === this.#ints.length) this.#grow();
+    const pathStart = this.#pathUnits;
+    if ((pathStart + pathLength) * 2 > this.#arena.length) this.#growArena(pathStart + pathLength);
+    if (pathLength > 0) this.#arena.write(pathText, pathStart * 2, pathLength * 2, 'utf16le');
+    const ints = this.#ints;
+    const at = row * ROW_INTS;
+    ints[at] = method;
+    ints[at + 1] = user;
+    ints[at + 2] = authMethod;
+    ints[at + 3] = apiKey;
+    ints[at + 4] = ip;
+    ints[at + 5] = pathStart;
+    ints[at + 6] = pathLength;
+    const numbers = this.#numbers;
+    const n = row * ROW_NUMBERS;
+    numbers[n] = creation;
+    numbers[n + 1] = status;
+    numbers[n + 2] = duration;
+    this.#pathUnits = pathStart + pathLength;
+    this.size = row + 1;
+  }
+
+  /** Empties the batch into rows as stored (clipped, sanitised), oldest first. */
+  takeRows(): QueuedRow[] {
+    const texts = this.#texts.map((text) => clipText(text, DATA_LENGTH));
+    const text = (id: number) => (id === -1 ? null : (texts[id] as string | null));
+    const paths = this.#paths();
+    const ints = this.#ints;
+    const numbers = this.#numbers;
+    const rows = new Array<QueuedRow>(this.size);
+    for (let row = 0; row < this.size; row += 1) {
+      const at = row * ROW_INTS;
+      const n = row * ROW_NUMBERS;
+      const pathStart = ints[at + 5] as number;
+      rows[row] = [
+        numbers[n] as number,
+        paths.slice(pathStart, pathStart + (ints[at + 6] as number)),
+        text(ints[at] as number),
+        text(ints[at + 1] as number),
+        intOrNull(numbers[n + 1]),
+        text(ints[at + 2] as number),
+        text(ints[at + 3] as number),
+        text(ints[at + 4] as number),
+        floatOrNull(numbers[n + 2]),
+      ];
+    }
+    this.#clear();
+    return rows;
+  }
+
+  /**
+   * Empties the batch into spool lines, oldest first, each `JSON.stringify([name, ...row])` of
+   * the row `takeRows` would give — but put together from texts serialised once per batch, at
+   * a fraction of the cost. `quotedName` gives a name as JSON.
+   */
+  takeLines(quotedName: () => string, add: (text: string) => void): void {
+    const texts = this.#texts.map((text) => JSON.stringify(clipText(text, DATA_LENGTH)));
+    const text = (id: number) => (id === -1 ? 'null' : (texts[id] as string));
+    const paths = this.#paths();
+    // When JSON escapes nothing in any path, as for almost every batch, a path is quoted as it is.
+    const quotePath =
+      JSON.stringify(paths).length === paths.length + 2 ? (path: string) => `"${path}"` : JSON.stringify;
+    const ints = this.#ints;
+    const numbers = this.#numbers;
+    const lines: string[] = [];
+    let middle = '';
+    const size = this.size;
+    // Emptied first: a name that throws loses the batch rather than spooling part of it twice.
+    this.#clear();
+    for (let row = 0; row < size; row += 1) {
+      const at = row * ROW_INTS;
+      const n = row * ROW_NUMBERS;
+      // Consecutive rows mostly share their texts and status: that part of the line is made once.
+      const same =
+        row > 0 && numbers[n + 1] === numbers[n + 1 - ROW_NUMBERS] &&
+        ints[at] === ints[at - ROW_INTS] && ints[at + 1] === ints[at + 1 - ROW_INTS] &&
+        ints[at + 2] === ints[at + 2 - ROW_INTS] && ints[at + 3] === ints[at + 3 - ROW_INTS] &&
+        ints[at + 4] === ints[at + 4 - ROW_INTS];
+      if (!same) {
+        middle =
+          `${text(ints[at] as number)},${text(ints[at + 1] as number)},${jsonNumber(intOrNull(numbers[n + 1]))},` +
+          `${text(ints[at + 2] as number)},${text(ints[at + 3] as number)},${text(ints[at + 4] as number)}`;
+      }
+      const pathStart = ints[at + 5] as number;
+      const path = paths.slice(pathStart, pathStart + (ints[at + 6] as number));
+      const creation = jsonNumber(numbers[n] as number);
+      lines.push(`[${quotedName()},${creation},${quotePath(path)},${middle},${jsonNumber(floatOrNull(numbers[n + 2]))}]\n`);
+      // One flat string to encode instead of one per line.
+      if (lines.length === LINES_PER_ADD) {
+        add(lines.join(''));
+        lines.length = 0;
+      }
+    }
+    if (lines.length > 0) add(lines.join(''));
+  }
+
+  /** Every path of the batch in one string (one decoding, not one per row), NUL sanitised as `clipText` does. */
+  #paths(): string {
+    const paths = this.#arena.toString('utf16le', 0, this.#pathUnits * 2);
+    return paths.includes('\u0000') ? paths.replaceAll('\u0000', '\uFFFD') : paths;
+  }
+
+  #clear(): void {
+    this.#ids.clear();
+    this.#texts.length = 0;
+    this.#lastTexts.length = 0;
+    this.#pathUnits = 0;
+    this.size = 0;
+    // After a burst of long paths (up to maxQueue × MAX_PATH_LENGTH units) the memory goes back.
+    if (this.#arena.length > MAX_KEPT_ARENA_BYTES) this.#arena = Buffer.allocUnsafeSlow(FIRST_ROWS * FIRST_PATH_UNITS * 2);
+  }
+
+  /** Bytes held outside the heap for paths. */
+  get arenaBytes(): number {
+    return this.#arena.length;
+  }
+
+  /** The id of a text column's value in this batch (-1 for none). */
+  #intern(column: number, value: unknown): number {
+    if (value === undefined || value === null) return -1;
+    const text = typeof value === 'string' ? value : String(value);
+    // Consecutive requests mostly share their method, user, key and address: no lookup then.
+    if (text === this.#lastTexts[column]) return this.#lastIds[column] as number;
+    let id = this.#ids.get(text);
+    if (id === undefined) {
+      id = this.#texts.push(text) - 1;
+      this.#ids.set(text, id);
+    }
+    this.#lastTexts[column] = text;
+    this.#lastIds[column] = id;
+    return id;
+  }
+
+  #grow(): void {
+    const ints = new Int32Array(this.#ints.length * 2);
+    ints.set(this.#ints);
+    this.#ints = ints;
+    const numbers = new Float64Array(this.#numbers.length * 2);
+    numbers.set(this.#numbers);
+    this.#numbers = numbers;
+  }
+
+  #growArena(units: number): void {
+    let bytes = this.#arena.length * 2;
+    while (bytes < units * 2) bytes *= 2;
+    const arena = Buffer.allocUnsafeSlow(bytes);
+    this.#arena.copy(arena, 0, 0, this.#pathUnits * 2);
+    this.#arena = arena;
+  }
+}
+
 /** Bytes of a chunk of spooled lines kept in memory. */
 const CHUNK_BYTES = 1 << 20;
 
@@ -275,13 +497,14 @@ class LineChunks {
   #used = 0;
   bytes = 0;
 
-  add(line: string): void {
-    // A UTF-16 unit takes at most 3 bytes in UTF-8, so the line always fits whole.
-    if (!this.#current || this.#current.length - this.#used < line.length * 3) {
+  /** Adds whole lines. */
+  add(lines: string): void {
+    // A UTF-16 unit takes at most 3 bytes in UTF-8, so the lines always fit whole.
+    if (!this.#current || this.#current.length - this.#used < lines.length * 3) {
       this.#seal();
-      this.#current = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, line.length * 3));
+      this.#current = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, lines.length * 3));
     }
-    const size = this.#current.write(line, this.#used);
+    const size = this.#current.write(lines, this.#used);
     this.#used += size;
     this.bytes += size;
   }
@@ -306,9 +529,12 @@ const linesOf = (chunks: readonly Buffer[]): string[] =>
 export function createRequestLog(storage: Storage, clock: Clock, options: RequestLogOptions = {}): RequestLog {
   const flushIntervalMs = positiveInteger(options.flushIntervalMs, 1000, 'flushIntervalMs');
   const maxBatch = positiveInteger(options.maxBatch, 2000, 'maxBatch');
-  const queue = new RingQueue<QueuedRow>(positiveInteger(options.maxQueue, 50_000, 'maxQueue'));
+  const maxQueue = positiveInteger(options.maxQueue, 50_000, 'maxQueue');
+  const queue = new RingQueue<QueuedRow>(maxQueue);
   const maxSpoolBytes = positiveInteger(options.maxSpoolBytes, 64 * 1024 * 1024, 'maxSpoolBytes');
   const newName = options.newName ?? createSortableNames();
+  // Sortable names are hex digits: nothing to escape.
+  const quotedName = options.newName ? () => JSON.stringify(newName()) : () => `"${newName()}"`;
   const creationText = datetimeFormatter();
   const onError = options.onError;
   const spool = options.spool;
@@ -316,8 +542,9 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
   const statements = new Map<string, string>();
   /** Off after a failed append: rows are then written as they come, the spool still drained. */
   let spooling = spool !== undefined;
-  /** Set by a tick that found the process busy: records go straight to `lines`. */
+  /** Set by a tick that found the process busy: rows recorded past `maxQueue` go to `lines`. */
   let spoolingNow = false;
+  const recorded = new RecordedRows();
   const lines = new LineChunks();
   /** Lines the spool refused, written to the database by the next flush. */
   const stranded: Buffer[] = [];
@@ -406,9 +633,17 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
     }
   }
 
-  /** Moves the queue and the buffered lines to the spool. */
+  const spoolRecorded = () => recorded.takeLines(quotedName, (text) => lines.add(text));
+
+  /** Moves the recorded rows to the queue, whose bound drops the oldest. */
+  const queueRecorded = () => {
+    for (const row of recorded.takeRows()) queue.push(row);
+  };
+
+  /** Moves the queue, the recorded rows and the buffered lines to the spool. */
   async function spoolQueue(): Promise<void> {
     for (const row of queue.take(queue.size)) lines.add(`${JSON.stringify([newName(), ...row])}\n`);
+    spoolRecorded();
     await appendLines();
   }
 
@@ -432,8 +667,9 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
     } catch (error) {
       report(onError, error);
     }
-    // Rows queued after this point wait for the next flush, so a busy server cannot keep one
+    // Rows recorded after this point wait for the next flush, so a busy server cannot keep one
     // flush going for ever.
+    queueRecorded();
     let budget = queue.size;
     let batches = 0;
     while (budget > 0 && queue.size > 0) {
@@ -477,7 +713,7 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
   const timer = setInterval(() => {
     if (flushing > 0) return;
     const spooled = spooledBytes();
-    if (queue.size === 0 && spooled === 0) return;
+    if (queue.size === 0 && recorded.size === 0 && spooled === 0) return;
     spoolingNow = spooling && spooled < maxSpoolBytes && busy?.() === true;
     void (spoolingNow ? inChain(spoolQueue, undefined) : flush());
   }, flushIntervalMs);
@@ -490,19 +726,13 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
           lost += 1;
           return;
         }
-        const row: QueuedRow = [
-          epochMs(clock),
-          storedPath(entry.path),
-          clipText(entry.method, DATA_LENGTH),
-          clipText(entry.user, DATA_LENGTH),
-          intOrNull(entry.status),
-          clipText(entry.auth_method, DATA_LENGTH),
-          clipText(entry.api_key, DATA_LENGTH),
-          clipText(entry.ip, DATA_LENGTH),
-          floatOrNull(entry.duration_ms),
-        ];
-        if (spoolingNow) lines.add(`${JSON.stringify([newName(), ...row])}\n`);
-        else queue.push(row);
+        recorded.add(epochMs(clock), entry);
+        // Only when the ticks are held up (by a long flush) or a tick's interval brings more
+        // rows than `maxQueue`: the rows go where the last tick sent the queue.
+        if (recorded.size + queue.size > maxQueue) {
+          if (spoolingNow) spoolRecorded();
+          else queueRecorded();
+        }
       } catch (error) {
         report(onError, error);
       }
@@ -544,7 +774,8 @@ export function createRequestLog(storage: Storage, clock: Clock, options: Reques
     },
 
     stats() {
-      return { pending: queue.size, spooledBytes: spooledBytes(), written, dropped: lost + queue.overflowed };
+      const pending = queue.size + recorded.size;
+      return { pending, spooledBytes: spooledBytes(), recordedBytes: recorded.arenaBytes, written, dropped: lost + queue.overflowed };
     },
   };
 }
