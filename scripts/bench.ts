@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { measureArgon2Ceiling, type Argon2Ceiling } from './bench/argon2-ceiling.ts';
 import { cpuidleDriver, holdIdlePolling, idleStatesLeft } from './bench/idle-polling.ts';
-import { runLoad, type Measurement, type RequestSpec } from './bench/load.ts';
+import { mergeMeasurements, runLoad, type Measurement, type RequestSpec } from './bench/load.ts';
 import { parseBenchOptions, USAGE, type BenchOptions } from './bench/options.ts';
 import {
   assertNotInterrupted,
@@ -35,6 +35,7 @@ import {
 } from './bench/processes.ts';
 import { formatProfile, summariseProfile, type ProfileSummary } from './bench/profile.ts';
 import {
+  alternatedCost,
   bareSummary,
   compareScale,
   evaluateTargets,
@@ -43,6 +44,7 @@ import {
   formatTable,
   formatTargets,
   summariseScenario,
+  type Alternated,
   type RunRecord,
   type ScaleReport,
   type ScenarioReport,
@@ -120,6 +122,14 @@ async function startCortado(name: string, bench: BenchSite, pinning: Pinning, pr
     port,
     readyPath: '/api/method/ping',
   });
+}
+
+/** Windows with the switched-on work per round (each between two without it). */
+const ALTERNATING_WINDOWS = 5;
+
+function describeAlternated(alternated: Alternated): string {
+  const cost = alternatedCost(alternated);
+  return `alternating: without ${alternated.off.map((m) => m.rps.toFixed(0)).join('/')} req/s, with ${alternated.on.map((m) => m.rps.toFixed(0)).join('/')} req/s, cost ${(cost * 100).toFixed(1)}%`;
 }
 
 function describeRun(m: Measurement): string {
@@ -227,6 +237,30 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
     const side = storm ? runLoad({ baseUrl, request: storm.request, connections: storm.connections, duration: options.duration, overallRate: storm.rate }) : undefined;
     return { measured: await main, storm: side ? await side : undefined, alone, warmupRequests: warmup?.requests ?? 0 };
   };
+  // A scenario that switches something on (the request log) is measured in windows alternating
+  // without and with it, on the same server under the same load: off, on, off, …, off. Each
+  // window with it is judged against the two without beside it, so the machine's drift cancels
+  // without going through the bare server, whose own runs differ by up to a fifth.
+  const measureAlternating = async (server: ServerProcess, scenario: Scenario) => {
+    const request = scenario.request(ctx);
+    const baseUrl = server.url;
+    const connections = scenario.connections ?? options.connections;
+    const windows = Math.max(1, Math.min(ALTERNATING_WINDOWS, Math.floor(options.duration / 2)));
+    const duration = options.duration / windows;
+    const window = () => runLoad({ baseUrl, request, connections, duration, cpuSeconds: server.cpuSeconds });
+    const warmup = options.warmup > 0 ? await runLoad({ baseUrl, request, connections, duration: options.warmup }) : undefined;
+    const off: Measurement[] = [];
+    const on: Measurement[] = [];
+    for (let i = 0; i < windows; i++) {
+      await scenario.finish?.(ctx);
+      off.push(await window());
+      await scenario.prepare?.(ctx);
+      on.push(await window());
+    }
+    await scenario.finish?.(ctx);
+    off.push(await window());
+    return { measured: mergeMeasurements(on), alternated: { off, on }, warmupRequests: warmup?.requests ?? 0 };
+  };
   // When load ran against the SQLite server (the profile is summarised over this window).
   let loadWindow: { from: number; to: number } | undefined;
   for (let round = 1; round <= options.rounds; round++) {
@@ -238,7 +272,9 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       let cpuAtEnd: number | undefined;
       const from = Date.now();
       try {
-        result = await measure(server, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
+        result = scenario.alternate
+          ? await measureAlternating(server, scenario)
+          : await measure(server, scenario.request(ctx), scenario.connections ?? options.connections, scenario.storm?.(ctx));
         cpuAtEnd = server.cpuSeconds();
       } finally {
         await scenario.finish?.(ctx);
@@ -247,12 +283,19 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
       const deferred = deferredWork ? await waitUntilQuiet(server, cpuAtEnd, () => deferredWork(ctx)) : undefined;
       assertNotInterrupted();
       if (scenario.server === 'sqlite') loadWindow = { from: loadWindow?.from ?? from, to: Date.now() };
-      const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps, storm: result.storm, withoutStorm: result.alone };
+      const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps };
+      if ('alternated' in result) record.alternated = result.alternated;
+      else {
+        record.storm = result.storm;
+        record.withoutStorm = result.alone;
+      }
       const logged = result.warmupRequests + result.measured.requests;
       if (deferred !== undefined && logged > 0) record.deferredCpuUs = (deferred * 1e6) / logged;
       runs.get(scenario.id)?.push(record);
       const deferredNote = record.deferredCpuUs === undefined ? '' : ` | then ${record.deferredCpuUs.toFixed(1)} µs/req of deferred work`;
-      say(`round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}${deferredNote}${result.storm ? ` | storm ${describeRun(result.storm)} | read alone just before: ${describeRun(result.alone as Measurement)}` : ''}`);
+      const alternatedNote = record.alternated ? ` | ${describeAlternated(record.alternated)}` : '';
+      const stormNote = record.storm ? ` | storm ${describeRun(record.storm)} | read alone just before: ${describeRun(record.withoutStorm as Measurement)}` : '';
+      say(`round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}${alternatedNote}${deferredNote}${stormNote}`);
     }
   }
 

@@ -83,3 +83,33 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
     clearTimeout(watchdog);
   }
 }
+
+/**
+ * Runs of the same load as one: requests, failures and CPU summed, requests/s over the summed
+ * time, latency percentiles the median of the runs' (autocannon gives no histogram to merge).
+ */
+export function mergeMeasurements(runs: readonly Measurement[]): Measurement {
+  const sum = (pick: (m: Measurement) => number) => runs.reduce((total, m) => total + pick(m), 0);
+  const middle = (pick: (m: Measurement) => number) => {
+    const sorted = runs.map(pick).sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  };
+  const statusCodes: Record<string, number> = {};
+  for (const m of runs) for (const [code, count] of Object.entries(m.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  const seconds = sum((m) => m.seconds);
+  const requests = sum((m) => m.requests);
+  const merged: Measurement = {
+    rps: seconds > 0 ? sum((m) => m.rps * m.seconds) / seconds : 0,
+    p50: middle((m) => m.p50),
+    p99: middle((m) => m.p99),
+    requests,
+    non2xx: sum((m) => m.non2xx),
+    errors: sum((m) => m.errors),
+    timeouts: sum((m) => m.timeouts),
+    statusCodes,
+    seconds,
+  };
+  if (requests > 0 && runs.every((m) => m.cpuUsPerRequest !== undefined)) merged.cpuUsPerRequest = sum((m) => (m.cpuUsPerRequest as number) * m.requests) / requests;
+  return merged;
+}

@@ -49,6 +49,12 @@ export interface Scenario {
    * does not pay for it, and reports its CPU per request.
    */
   deferredWork?(ctx: ScenarioContext): boolean;
+  /**
+   * Measured in short windows alternating without and with what `prepare` switches on (the
+   * request log): each window with it against the two without beside it, on the same server
+   * and load, so the cost is not read through two runs of the bare server (scripts/bench.ts).
+   */
+  alternate?: boolean;
   /** A fixed-rate load run beside the measured one (the login storm). */
   storm?(ctx: ScenarioContext): { request: RequestSpec; rate: number; connections: number };
 }
@@ -202,6 +208,7 @@ export const SCENARIOS: Scenario[] = [
     server: 'sqlite',
     needs: ['token'],
     request: tokenRead,
+    alternate: true,
     // The spool's files are deleted once their rows are in the database.
     deferredWork: (ctx) => spoolFiles(ctx.sqlite.bench.path) > 0,
     prepare: (ctx) => setRequestLogging(ctx, true),

@@ -22,7 +22,7 @@ const HAS_PROC = existsSync('/proc/self/stat');
 interface Report {
   meta: { node: string; cortado: string; idle: { polling: boolean; description: string }; options: { rounds: number; duration: number; readCacheMb?: number } };
   bare: { rps: number; runs: number; cpuUs?: number };
-  scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; deferredCpuUs?: number; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
+  scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; deferredCpuUs?: number; alternatedCost?: { median: number }; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
   scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[] };
   targets: { target: string; measured: string; met?: boolean }[];
   skipped: { id: string; reason: string }[];
@@ -81,6 +81,12 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
     if (HAS_PROC) assert.ok(report.bare.cpuUs !== undefined && report.bare.cpuUs > 0, 'bare node:http CPU per request');
     assert.equal(report.scenarios.find((s) => s.id === 'login-storm')?.cpuUs, undefined);
     assert.ok(report.scenarios.find((s) => s.id === 'login-storm')?.storm, 'the login storm reports its logins');
+    // The request log is measured alternating without and with it: one window with, between two without.
+    const logged = report.scenarios.find((s) => s.id === 'request-log');
+    const windows = (logged?.runs[0] as { alternated?: { off: unknown[]; on: unknown[] } } | undefined)?.alternated;
+    assert.deepEqual([windows?.off.length, windows?.on.length], [2, 1]);
+    assert.ok(logged?.alternatedCost && Number.isFinite(logged.alternatedCost.median), 'the log cost from its windows');
+    assert.match(report.targets.find((t) => /log_api_requests/.test(t.target))?.measured ?? '', /windows alternating/);
     // Only the request log puts work off; its CPU after the run is measured once the server is quiet.
     for (const scenario of report.scenarios) {
       if (scenario.id !== 'request-log' || !HAS_PROC) assert.equal(scenario.deferredCpuUs, undefined, scenario.id);
