@@ -418,8 +418,12 @@ async function tracebackShown(services: ApiServices, state: RequestState | undef
  * Ends a handler: commits the unit of work for an unsafe verb (GET writes are rolled back, as
  * in Frappe) before the client sees success, then sends the body.
  */
-export async function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): Promise<FastifyReply> {
-  await finishWork(request);
+export function respond(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status = 200): FastifyReply | Promise<FastifyReply> {
+  const pending = finishWork(request);
+  return pending ? pending.then(() => sendBody(request, reply, body, status)) : sendBody(request, reply, body, status);
+}
+
+function sendBody(request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, status: number): FastifyReply {
   const v2 = apiVersionOf(request.cortado.info.path) === 'v2';
   let payload = request.cortado.auth?.sessionExpired && !v2 ? { ...body, session_expired: 1 } : body;
   const messages = request.cortado.messages;
@@ -428,17 +432,21 @@ export async function respond(request: FastifyRequest, reply: FastifyReply, body
 }
 
 /** `respond` with `{ data }` whose value is already serialised (a kept document or list page). */
-export async function respondData(request: FastifyRequest, reply: FastifyReply, dataJson: string): Promise<FastifyReply> {
+export function respondData(request: FastifyRequest, reply: FastifyReply, dataJson: string): FastifyReply | Promise<FastifyReply> {
   const state = request.cortado;
   // Rare: the answer carries more than `data`, and is built as any other.
   if (state.messages.length > 0 || state.auth?.sessionExpired) return respond(request, reply, { data: JSON.parse(dataJson) as unknown });
-  await finishWork(request);
-  return reply.code(200).type('application/json; charset=utf-8').send(`{"data":${dataJson}}`);
+  const pending = finishWork(request);
+  return pending ? pending.then(() => sendData(reply, dataJson)) : sendData(reply, dataJson);
 }
 
-async function finishWork(request: FastifyRequest): Promise<void> {
+const sendData = (reply: FastifyReply, dataJson: string): FastifyReply => reply.code(200).type('application/json; charset=utf-8').send(`{"data":${dataJson}}`);
+
+/** Ends the unit of work; a promise only when a transaction must commit or roll back first. */
+function finishWork(request: FastifyRequest): Promise<void> | undefined {
   const uow = request.cortado.uow;
-  // Most reads never opened a transaction: nothing to wait for.
-  if (uow.inTransaction) await uow.finish(UNSAFE.has(request.method));
-  else void uow.finish(false);
+  // Most reads never opened a transaction: nothing to wait for, and no promise to make.
+  if (uow.inTransaction) return uow.finish(UNSAFE.has(request.method));
+  void uow.finish(false);
+  return undefined;
 }
