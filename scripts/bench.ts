@@ -10,7 +10,7 @@
  * on error and on Ctrl-C. See docs/performance.md and `npm run bench -- --help`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -331,32 +331,46 @@ async function run(options: BenchOptions, pinning: Pinning): Promise<void> {
   if (options.scale && scaleScenarios.length > 0) {
     const f = options.scaleFactor;
     say(`\n--scale: seeding ${Math.round(SCALE.todos * f).toLocaleString('en')} ToDo rows, ${Math.round(SCALE.users * f).toLocaleString('en')} users with API keys, ${Math.round(SCALE.sessions * f).toLocaleString('en')} sessions`);
+    // The site at its seeded size, copied before it grows and served beside the scaled one: each
+    // round measures both sizes after the same bare run, so a change of the machine's phase
+    // between the bench's two parts does not read as the data's.
+    const smallPath = `${sqliteBench.path}-seeded-size`;
+    cpSync(sqliteBench.path, smallPath, { recursive: true });
     const seeded = await seedScale(sqliteBench, f, say);
     say(`  seeded in ${seeded.seconds.toFixed(0)} s`);
     assertNotInterrupted();
     const scaled = await startCortado('cortado (SQLite, scaled)', sqliteBench, pinning);
+    const small = await startCortado('cortado (SQLite, seeded size)', { ...sqliteBench, path: smallPath }, pinning);
     ctx.sqlite = { ...sqlite, url: scaled.url };
     // A fresh process runs its first requests before the JIT has compiled the request path;
-    // the first server was warmed by the scenarios before its first measured run, so this one
-    // gets the same: each scaled scenario once, for the warm-up time, unmeasured.
-    for (const scenario of scaleScenarios) {
-      await runLoad({ baseUrl: scaled.url, request: scenario.request(ctx), connections: scenario.connections ?? options.connections, duration: Math.max(options.warmup, 1) });
+    // the first server was warmed by the scenarios before its first measured run, so these
+    // get the same: each scenario once, for the warm-up time, unmeasured.
+    for (const server of [scaled, small]) {
+      for (const scenario of scaleScenarios) {
+        await runLoad({ baseUrl: server.url, request: scenario.request(ctx), connections: scenario.connections ?? options.connections, duration: Math.max(options.warmup, 1) });
+      }
     }
     const scaleRuns = new Map<string, RunRecord[]>(scaleScenarios.map((s) => [s.id, []]));
+    const smallRuns = new Map<string, RunRecord[]>(scaleScenarios.map((s) => [s.id, []]));
     for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of scaleScenarios) {
         const baseline = await measure(bare, bareRequest, options.connections);
+        const atSeededSize = await measure(small, scenario.request(ctx), scenario.connections ?? options.connections);
         const result = await measure(scaled, scenario.request(ctx), scenario.connections ?? options.connections);
         assertNotInterrupted();
+        const smallRecord: RunRecord = { round, bare: baseline.measured, measured: atSeededSize.measured, ratio: atSeededSize.measured.rps / baseline.measured.rps };
         const record: RunRecord = { round, bare: baseline.measured, measured: result.measured, ratio: result.measured.rps / baseline.measured.rps };
+        smallRuns.get(scenario.id)?.push(smallRecord);
         scaleRuns.get(scenario.id)?.push(record);
-        say(`scaled round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | cortado ${describeRun(result.measured)} | ratio ${record.ratio.toFixed(3)}`);
+        say(`scaled round ${round}/${options.rounds}  ${scenario.id.padEnd(12)}  bare ${describeRun(baseline.measured)} | seeded size ${describeRun(atSeededSize.measured)} | scaled ${describeRun(result.measured)} | ratios ${smallRecord.ratio.toFixed(3)} → ${record.ratio.toFixed(3)}`);
       }
     }
     await scaled.stop(30_000);
-    peakRssBytes = Math.max(peakRssBytes, scaled.peakRssBytes());
+    await small.stop(30_000);
+    peakRssBytes = Math.max(peakRssBytes, scaled.peakRssBytes(), small.peakRssBytes());
     const scaledReports = scaleScenarios.map((s) => summariseScenario(s, scaleRuns.get(s.id) ?? [], options.loginRate));
-    scale = { factor: f, seeded, scenarios: scaledReports, comparison: compareScale(reports, scaledReports) };
+    const smallReports = scaleScenarios.map((s) => summariseScenario(s, smallRuns.get(s.id) ?? [], options.loginRate));
+    scale = { factor: f, seeded, scenarios: scaledReports, seededSize: smallReports, comparison: compareScale(smallReports, scaledReports) };
   }
   assertNotInterrupted();
   const targets = evaluateTargets({ all: SCENARIOS, reports, peakRssBytes, scale, argon2 });

@@ -172,7 +172,7 @@ export interface ScaleComparison {
   id: string;
   ratio: number;
   scaledRatio: number;
-  /** 1 − scaled / small: the share of the ratio lost at scale (negative: it rose). */
+  /** 1 − scaled / small, the median of the rounds': the share of the ratio lost at scale (negative: it rose). */
   drop: number;
   failures: number;
 }
@@ -181,16 +181,26 @@ export interface ScaleReport {
   factor: number;
   seeded: { todos: number; users: number; sessions: number; seconds: number };
   scenarios: ScenarioReport[];
+  /** The same reads on a copy of the site at its seeded size, in the same rounds (what `comparison` compares with). */
+  seededSize: ScenarioReport[];
   comparison: ScaleComparison[];
 }
 
-/** Pairs each scaled read with the same scenario at the seeded size. */
+/**
+ * Pairs each scaled read with the same scenario at the seeded size, measured in the same rounds
+ * after the same bare run: the change is the median over the rounds of each round's own.
+ */
 export function compareScale(small: ScenarioReport[], scaled: ScenarioReport[]): ScaleComparison[] {
   const byId = new Map(small.map((r) => [r.id, r]));
   return scaled.flatMap((r) => {
     const before = byId.get(r.id);
     if (!before) return [];
-    return [{ id: r.id, ratio: before.ratio, scaledRatio: r.ratio, drop: 1 - r.ratio / before.ratio, failures: r.failures }];
+    const rounds = r.runs.flatMap((run) => {
+      const paired = before.runs.find((b) => b.round === run.round);
+      return paired ? [1 - run.ratio / paired.ratio] : [];
+    });
+    const drop = rounds.length > 0 ? median(rounds) : 1 - r.ratio / before.ratio;
+    return [{ id: r.id, ratio: before.ratio, scaledRatio: r.ratio, drop, failures: r.failures + before.failures }];
   });
 }
 
@@ -329,7 +339,7 @@ export function formatScale(scale: ScaleReport, markdown = false): string {
     const r = byId.get(c.id);
     return [c.id, fixed(c.ratio, 3), fixed(c.scaledRatio, 3), `${c.drop >= 0 ? '−' : '+'}${fixed(Math.abs(c.drop) * 100, 1)}%`, r ? fixed(r.rps, 0) : '', r ? fixed(r.p99, 1) : '', String(c.failures)];
   });
-  const header = ['scenario', 'ratio', 'ratio at scale', 'change', 'req/s at scale', 'p99 ms at scale', 'failed'];
+  const header = ['scenario', 'ratio at seeded size', 'ratio at scale', 'change (median of rounds)', 'req/s at scale', 'p99 ms at scale', 'failed'];
   if (markdown) {
     return [head, '', `| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`, ...rows.map((r) => `| \`${r[0]}\` | ${r.slice(1).join(' | ')} |`)].join('\n');
   }

@@ -23,7 +23,7 @@ interface Report {
   meta: { node: string; cortado: string; idle: { polling: boolean; description: string }; options: { rounds: number; duration: number; readCacheMb?: number } };
   bare: { rps: number; runs: number; cpuUs?: number };
   scenarios: { id: string; rps: number; p50: number; p99: number; ratio: number; cpuUs?: number; cpuRatio?: number; deferredCpuUs?: number; alternatedCost?: { median: number }; failures: number; runs: unknown[]; storm?: { achievedRps: number } }[];
-  scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[] };
+  scale?: { factor: number; seeded: { todos: number; users: number; sessions: number }; comparison: { id: string; ratio: number; scaledRatio: number }[]; seededSize: { id: string; rps: number; failures: number }[] };
   targets: { target: string; measured: string; met?: boolean }[];
   skipped: { id: string; reason: string }[];
   memory: { peakRssBytes: number };
@@ -99,6 +99,9 @@ test('npm run bench runs briefly and writes a well-formed report', { timeout: 18
     // The tiny --scale: seeded, the reads among the scenarios run again, reported (never judged: not the target's sizes).
     assert.deepEqual(report.scale?.seeded, { todos: 1000, users: 100, sessions: 100, seconds: (report.scale?.seeded as { seconds: number } | undefined)?.seconds });
     assert.deepEqual(report.scale?.comparison.map((c) => c.id).sort(), ['token', 'user-token']);
+    // The seeded size, copied before the site grew, measured again in the same rounds.
+    assert.deepEqual(report.scale?.seededSize.map((r) => r.id).sort(), ['token', 'user-token']);
+    for (const r of report.scale?.seededSize ?? []) assert.ok(r.rps > 0 && r.failures === 0, `${r.id}: the seeded size answered`);
     for (const c of report.scale?.comparison ?? []) assert.ok(c.scaledRatio > 0, `${c.id}: a ratio at scale`);
     const scaleTarget = report.targets.find((t) => /100k sessions/.test(t.target));
     assert.ok(scaleTarget && scaleTarget.met === undefined && /token/.test(scaleTarget.measured), 'the scale target shows the measured change, not judged at a tiny factor');

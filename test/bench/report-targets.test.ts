@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Measurement } from '../../scripts/bench/load.ts';
-import { alternatedCost, evaluateTargets, summariseScenario, type RunRecord, type ScenarioReport } from '../../scripts/bench/report.ts';
+import { alternatedCost, compareScale, evaluateTargets, summariseScenario, type RunRecord, type ScenarioReport } from '../../scripts/bench/report.ts';
 
 const login: ScenarioReport = { id: 'login', title: 'password login', server: 'sqlite', rps: 64.4, p50: 120, p99: 163, ratio: 0.002, failures: 0, statusCodes: { 200: 644 }, runs: [] };
 const target = (argon2?: { verifyCpuMs: number; perSecond: number; samples: number }) =>
@@ -64,4 +64,13 @@ test('the request log target is judged on its alternating windows when it has th
   assert.match(judged?.note ?? '', /^rows spooled while busy, written once the load ended: 6\.0 µs/);
   const costly = summariseScenario({ id: 'request-log', title: 'log', server: 'sqlite', request: () => ({ method: 'GET', path: '/' }) }, [alternated([20_000, 20_000], [17_000])], 0);
   assert.equal(logTarget(costly)?.met, false);
+});
+
+test('the scale change pairs each round at scale with the same round at the seeded size', () => {
+  const runsOf = (ratios: number[]): RunRecord[] => ratios.map((ratio, i) => ({ round: i + 1, bare: windowOf(50_000), measured: windowOf(ratio * 50_000), ratio }));
+  const report = (id: string, ratios: number[]) => summariseScenario({ id, title: id, server: 'sqlite', request: () => ({ method: 'GET', path: '/' }) }, runsOf(ratios), 0);
+  // One round's bare run was slow for the scaled server alone: per round −2 %, −20 %, −2.5 %.
+  const [compared] = compareScale([report('token', [0.5, 0.5, 0.4])], [report('token', [0.49, 0.4, 0.39])]);
+  assert.ok(compared && Math.abs(compared.drop - 0.025) < 1e-9, `median of the rounds' own changes: ${compared?.drop}`);
+  assert.deepEqual([compared.ratio, compared.scaledRatio], [0.5, 0.4]);
 });
