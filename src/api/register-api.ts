@@ -80,12 +80,13 @@ function fromFastifyError(error: FastifyError): FrappeError | undefined {
   return frappeError('ValidationError', error.message, { status });
 }
 
-/** The key id a refused request tried (never its secret), for the API Request Log. */
+/** The way of authenticating a refused request tried, for the API Request Log. */
 function attemptedMethod(header: string | undefined): string {
   const scheme = header?.split(' ')[0]?.toLowerCase();
   return scheme === 'token' || scheme === 'basic' || scheme === 'bearer' ? scheme : 'guest';
 }
 
+/** The key id a refused request tried (never its secret), for the API Request Log. */
 function attemptedKeyId(header: string | undefined): string | undefined {
   try {
     const parsed = parseAuthorization(header);

@@ -119,12 +119,23 @@ export async function getDoc(doctype: string, name: unknown, ctx: DocumentContex
   const meta = ctx.registry.get(doctype);
   if (meta.issingle) return getSingle(doctype, ctx);
   if (meta.is_virtual) return getVirtual(meta, name, ctx);
+  const { row, tables } = await readableRows(meta, name, ctx);
+  return docOf(meta, row, tables, ctx);
+}
+
+/** A stored document's row and child rows, once the scope, DocType and row permissions allow it. */
+async function readableRows(meta: DocTypeMeta, name: unknown, ctx: DocumentContext): Promise<{ row: Row; tables: (readonly Row[])[] }> {
   assertCanReadDoctype(meta, ctx);
   const row = await loadRow(meta, name, ctx);
-  if (!row) notFound(doctype, name);
+  if (!row) notFound(meta.name, name);
   if (!ctx.ignorePermissions) assertDocPermission(meta, 'read', row, ctx.principal);
+  return { row, tables: meta.tableFields.length > 0 ? await loadChildRows(meta, String(row.name), ctx) : [] };
+}
+
+/** The document those rows make, fields the reader may not read left out. */
+function docOf(meta: DocTypeMeta, row: Row, tables: readonly (readonly Row[])[], ctx: DocumentContext): Doc {
   const doc = rowToDoc(meta, row);
-  if (meta.tableFields.length > 0) Object.assign(doc, await loadChildren(meta, String(row.name), ctx));
+  if (tables.length > 0) Object.assign(doc, childDocs(meta, tables, ctx));
   doc.doctype = meta.name;
   return stripUnreadable(meta, doc, ctx);
 }
@@ -161,21 +172,14 @@ function readsEveryField(meta: DocTypeMeta, ctx: DocumentContext): boolean {
 export async function getDocJson(doctype: string, name: unknown, ctx: DocumentContext): Promise<string> {
   const meta = ctx.registry.get(doctype);
   if (meta.issingle || meta.is_virtual) return JSON.stringify(withoutNulls(await getDoc(doctype, name, ctx)));
-  assertCanReadDoctype(meta, ctx);
-  const row = await loadRow(meta, name, ctx);
-  if (!row) notFound(doctype, name);
-  if (!ctx.ignorePermissions) assertDocPermission(meta, 'read', row, ctx.principal);
-  const tables = meta.tableFields.length > 0 ? await loadChildRows(meta, String(row.name), ctx) : [];
+  const { row, tables } = await readableRows(meta, name, ctx);
   const shared = Object.isFrozen(row) && tables.every((rows) => Object.isFrozen(rows));
   const view = readsEveryField(meta, ctx) ? meta : ctx.principal;
   let answered = shared ? answeredTexts.get(row) : undefined;
   if (answered?.meta !== meta) answered = undefined;
   const kept = answered?.byView.get(view);
   if (kept !== undefined) return kept;
-  const doc = rowToDoc(meta, row);
-  if (tables.length > 0) Object.assign(doc, childDocs(meta, tables, ctx));
-  doc.doctype = meta.name;
-  const text = JSON.stringify(withoutNulls(stripUnreadable(meta, doc, ctx)));
+  const text = JSON.stringify(withoutNulls(docOf(meta, row, tables, ctx)));
   if (shared) {
     if (!answered || answered.byView.size >= VIEWS_PER_ROW) answeredTexts.set(row, (answered = { meta, byView: new Map() }));
     answered.byView.set(view, text);
